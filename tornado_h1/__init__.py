@@ -1,0 +1,42 @@
+"""tornado_h1: a from-scratch HTTP/1.x layer for Tornado.
+
+:mod:`tornado_h1.http1connection` is a drop-in replacement for
+``tornado.http1connection``. Put it in place for the whole process with
+:func:`install` (undo with :func:`uninstall`, or scope it with
+``with installed():``), or use the substitute classes :class:`HTTPServer`
+and :class:`SimpleAsyncHTTPClient` without patching anything.
+"""
+
+from __future__ import annotations
+
+from tornado_h1._install import install, installed, is_installed, uninstall
+from tornado_h1.http1connection import (
+    HTTP1Connection,
+    HTTP1ConnectionParameters,
+    HTTP1ServerConnection,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "HTTP1Connection",
+    "HTTP1ConnectionParameters",
+    "HTTP1ServerConnection",
+    "HTTPServer",
+    "SimpleAsyncHTTPClient",
+    "__version__",
+    "install",
+    "installed",
+    "is_installed",
+    "uninstall",
+]
+
+
+def __getattr__(name: str) -> object:
+    # The substitutes import tornado.httpserver and tornado.simple_httpclient;
+    # load them only when asked for, so that ``import tornado_h1`` stays light.
+    if name in ("HTTPServer", "SimpleAsyncHTTPClient"):
+        from tornado_h1 import _subclasses
+
+        return getattr(_subclasses, name)
+    raise AttributeError(f"module 'tornado_h1' has no attribute {name!r}")

@@ -1,0 +1,75 @@
+"""Every pattern the HTTP/1.x layer matches, each under the grammar it encodes.
+
+Header text is handled as ``str`` decoded from latin-1, so that each
+character stands for exactly one byte: ``\\x80``-``\\xff`` are the bytes
+RFC 9110 calls obs-text, and nothing above ``\\xff`` can occur.
+
+The patterns are built from the named pieces below, so each one can be read
+against the RFC rule it implements.
+"""
+
+from __future__ import annotations
+
+import re
+
+# RFC 5234 appendix B.1
+#   VCHAR = %x21-7E                      ; visible (printing) characters
+#   SP    = %x20
+#   HTAB  = %x09
+#   DIGIT = %x30-39
+#   HEXDIG = DIGIT / "A"-"F"             ; case-insensitive in ABNF
+VCHAR = r"\x21-\x7e"
+DIGIT = r"0-9"
+HEXDIG = r"0-9A-Fa-f"
+
+# RFC 9110 §5.5
+#   obs-text    = %x80-FF
+#   field-vchar = VCHAR / obs-text
+FIELD_VCHAR = VCHAR + r"\x80-\xff"
+
+# RFC 9110 §5.6.2
+#   tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+#           "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+#   token = 1*tchar
+TCHAR = r"!#$%&'*+\-.^_`|~0-9A-Za-z"
+token = re.compile(f"[{TCHAR}]+")
+
+# RFC 9110 §5.1:  field-name = token
+field_name = token
+
+# RFC 9110 §5.5
+#   field-value   = *field-content
+#   field-content = field-vchar [ 1*( SP / HTAB / field-vchar ) field-vchar ]
+# A field value therefore neither starts nor ends with whitespace, and holds
+# no control character (CR, LF and NUL included).
+FIELD_VALUE = f"(?:[{FIELD_VCHAR}](?:[\t {FIELD_VCHAR}]*[{FIELD_VCHAR}])?)?"
+field_value = re.compile(FIELD_VALUE)
+
+# RFC 9112 §5.1 and §2.2
+#   field-line = field-name ":" OWS field-value OWS
+#   OWS        = *( SP / HTAB )
+#   each line ends in CRLF; a recipient MAY take a bare LF as the end (§2.2)
+# This is the fast path of head parsing: it accepts only lines that are
+# valid as they stand. Anything it stops on is re-read line by line by the
+# slow path, which gives the exact error (or the upstream leniency).
+field_line = re.compile(f"([{TCHAR}]+):[ \t]*({FIELD_VALUE})[ \t]*\r?\n")
+
+# RFC 9112 §2.1: the head ends at the first empty line. Upstream Tornado
+# also takes a bare LF for either line ending (RFC 9112 §2.2 allows it), so
+# the end of the head is LF, optional CR, LF.
+head_end = re.compile(b"\r?\n\r?\n")
+
+# RFC 9112 §6.3 and RFC 9110 §8.6:  Content-Length = 1*DIGIT
+# ASCII digits only: str.isdigit() and int() would also take other scripts'
+# digits, signs and underscores (GHSA-qppv-j76h-2rpx).
+content_length = re.compile(f"[{DIGIT}]+")
+
+# RFC 9112 §7.1:  chunk-size = 1*HEXDIG
+chunk_size = re.compile(f"[{HEXDIG}]+")
+
+# A repeated Content-Length arrives joined by commas (RFC 9110 §5.3); RFC
+# 9112 §6.3 step 5 lets a recipient accept the list when all members agree.
+list_separator = re.compile(",[ \t]*")
+
+# Outgoing heads: no line may smuggle in a line break (RFC 9112 §2.2).
+cr_or_lf = re.compile(b"\r|\n")

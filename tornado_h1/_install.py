@@ -1,0 +1,150 @@
+"""Swapping tornado_h1 in for ``tornado.http1connection`` and back.
+
+Python binds names at import time: ``tornado.httpserver`` did
+``from tornado.http1connection import HTTP1ServerConnection`` when it was
+first imported, so replacing ``sys.modules["tornado.http1connection"]`` alone
+would not reach it. :func:`install` therefore does three things:
+
+1. it points ``sys.modules["tornado.http1connection"]`` and the ``tornado``
+   package's attribute at :mod:`tornado_h1.http1connection`, so that every
+   *later* import gets our module;
+2. it walks every module already imported and rebinds each name that holds
+   one of upstream's classes, functions or patterns to our object of the same
+   name, so that *earlier* imports (``tornado.httpserver``,
+   ``tornado.simple_httpclient``, an application's own modules) switch too;
+3. it relabels our public classes and functions with
+   ``__module__ = "tornado.http1connection"``, which is what introspection
+   (pickle, ``repr``, Tornado's API snapshot test) uses to find them.
+
+Every change is recorded, and :func:`uninstall` undoes exactly those.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import types
+from typing import Any, Iterator
+
+UPSTREAM = "tornado.http1connection"
+_OURS = "tornado_h1.http1connection"
+
+
+class _Swap:
+    """What :func:`install` changed, so that :func:`uninstall` can revert it."""
+
+    def __init__(self) -> None:
+        self.active = False
+        self.upstream: types.ModuleType | None = None
+        self.rebound: list[tuple[types.ModuleType, str, Any]] = []
+        self.relabelled: list[Any] = []
+
+
+_swap = _Swap()
+
+
+def _swappable(value: Any) -> bool:
+    # Only objects with identity worth matching: never ints or strings, which
+    # the interpreter shares between unrelated modules.
+    return isinstance(value, (type, types.FunctionType, re.Pattern))
+
+
+def _ours() -> types.ModuleType:
+    from tornado_h1 import http1connection
+
+    return http1connection
+
+
+def _upstream() -> types.ModuleType:
+    module = sys.modules.get(UPSTREAM)
+    if module is None or module.__name__ != UPSTREAM:
+        import importlib
+
+        module = importlib.import_module(UPSTREAM)
+    return module
+
+
+def is_installed() -> bool:
+    """True while tornado_h1 stands in for ``tornado.http1connection``."""
+    return _swap.active
+
+
+def install() -> None:
+    """Put tornado_h1 in place of ``tornado.http1connection``.
+
+    Safe to call more than once; the second call does nothing.
+    """
+    if _swap.active:
+        return
+    import tornado
+
+    ours = _ours()
+    upstream = _upstream()
+    replacement = {
+        id(value): getattr(ours, name)
+        for name, value in vars(upstream).items()
+        if _swappable(value)
+        and getattr(value, "__module__", None) == UPSTREAM
+        and hasattr(ours, name)
+    }
+    _swap.upstream = upstream
+    sys.modules[UPSTREAM] = ours
+    tornado.http1connection = ours  # type: ignore[attr-defined]
+
+    for module in list(sys.modules.values()):
+        if module is None or module is ours or module is upstream:
+            continue
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for name, value in list(namespace.items()):
+            if _swappable(value) and id(value) in replacement:
+                new = replacement[id(value)]
+                namespace[name] = new
+                _swap.rebound.append((module, name, value))
+
+    for name in dir(ours):
+        value = getattr(ours, name)
+        if (
+            isinstance(value, (type, types.FunctionType))
+            and getattr(value, "__module__", None) == _OURS
+        ):
+            value.__module__ = UPSTREAM
+            _swap.relabelled.append(value)
+    _swap.active = True
+
+
+def uninstall() -> None:
+    """Restore upstream's ``tornado.http1connection`` everywhere
+    :func:`install` replaced it. Safe to call when not installed."""
+    if not _swap.active:
+        return
+    import tornado
+
+    upstream = _swap.upstream
+    assert upstream is not None
+    sys.modules[UPSTREAM] = upstream
+    tornado.http1connection = upstream  # type: ignore[attr-defined]
+    for module, name, value in reversed(_swap.rebound):
+        module.__dict__[name] = value
+    for value in _swap.relabelled:
+        value.__module__ = _OURS
+    _swap.rebound.clear()
+    _swap.relabelled.clear()
+    _swap.active = False
+
+
+@contextlib.contextmanager
+def installed() -> Iterator[None]:
+    """``with tornado_h1.installed():`` swaps tornado_h1 in for the block.
+
+    Nested use is fine: only the outermost block uninstalls.
+    """
+    was_active = _swap.active
+    install()
+    try:
+        yield
+    finally:
+        if not was_active:
+            uninstall()

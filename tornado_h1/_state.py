@@ -1,0 +1,106 @@
+"""The states of one HTTP/1.x message exchange, and how they may change.
+
+An :class:`~tornado_h1.http1connection.HTTP1Connection` carries one request
+and its response. Each direction has its own small machine:
+
+* :class:`Inbound` tracks the message we receive (the request on a server,
+  the response on a client): waiting for its head, reading its body, done.
+* :class:`Outbound` tracks the message we send: nothing yet, head sent and
+  body under way, finished.
+
+:data:`INBOUND` and :data:`OUTBOUND` are the complete transition tables:
+a move that is not in a table is a programming error in the driver, and
+:func:`advance_in` and :func:`advance_out` say so. Keeping them as tables (after h11's ``_state.py``)
+means the whole life of a connection can be read in one screen.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Inbound(enum.Enum):
+    #: Nothing read yet for this exchange.
+    IDLE = "idle"
+    #: Waiting for the start line and header fields (RFC 9112 §2.1).
+    HEAD = "head"
+    #: Reading the body with the framing chosen by RFC 9112 §6.3.
+    BODY = "body"
+    #: The whole message was read and handed to the delegate.
+    DONE = "done"
+    #: ``detach()`` gave the stream away; HTTP processing has stopped.
+    DETACHED = "detached"
+    #: The connection closed (by us, the peer, an error or a timeout).
+    CLOSED = "closed"
+
+
+class Outbound(enum.Enum):
+    #: No head written yet.
+    IDLE = "idle"
+    #: Head written; the body may still be written.
+    BODY = "body"
+    #: ``finish()`` was called; nothing more will be written.
+    DONE = "done"
+
+
+class InEvent(enum.Enum):
+    START = "start"  # begin reading a head
+    HEAD = "head"  # a head was parsed and the message has a body
+    INFORMATIONAL = "1xx"  # a 1xx head was read; another head follows
+    END = "end"  # the message is complete
+    DETACH = "detach"
+    CLOSE = "close"
+
+
+class OutEvent(enum.Enum):
+    HEAD = "head"  # write_headers()
+    FINISH = "finish"  # finish()
+
+
+_ANY_IN = tuple(Inbound)
+
+INBOUND: dict[tuple[Inbound, InEvent], Inbound] = {
+    (Inbound.IDLE, InEvent.START): Inbound.HEAD,
+    (Inbound.HEAD, InEvent.HEAD): Inbound.BODY,
+    (Inbound.HEAD, InEvent.INFORMATIONAL): Inbound.IDLE,
+    (Inbound.HEAD, InEvent.END): Inbound.DONE,
+    (Inbound.BODY, InEvent.END): Inbound.DONE,
+    **{(state, InEvent.DETACH): Inbound.DETACHED for state in _ANY_IN},
+    **{(state, InEvent.CLOSE): Inbound.CLOSED for state in _ANY_IN},
+}
+# Closed and detached are final. The driver may still be unwinding a read
+# when the application closes the connection (say, by answering early); its
+# remaining steps then fail on the closed stream, and the state stays put.
+for _event in InEvent:
+    INBOUND[(Inbound.CLOSED, _event)] = Inbound.CLOSED
+    INBOUND[(Inbound.DETACHED, _event)] = Inbound.DETACHED
+
+OUTBOUND: dict[tuple[Outbound, OutEvent], Outbound] = {
+    (Outbound.IDLE, OutEvent.HEAD): Outbound.BODY,
+    # Upstream lets an application write a second head (for example after
+    # an interim response); the exchange stays open for writing.
+    (Outbound.BODY, OutEvent.HEAD): Outbound.BODY,
+    (Outbound.IDLE, OutEvent.FINISH): Outbound.DONE,
+    (Outbound.BODY, OutEvent.FINISH): Outbound.DONE,
+    # finish() twice is tolerated by upstream; it stays finished.
+    (Outbound.DONE, OutEvent.FINISH): Outbound.DONE,
+    (Outbound.DONE, OutEvent.HEAD): Outbound.DONE,
+}
+
+
+class StateError(RuntimeError):
+    """A move the transition table does not allow: a bug in the driver."""
+
+
+def advance_in(state: Inbound, event: InEvent) -> Inbound:
+    try:
+        return INBOUND[(state, event)]
+    except KeyError:
+        raise StateError(f"inbound {state.name} cannot take {event.name}") from None
+
+
+def advance_out(state: Outbound, event: OutEvent) -> Outbound:
+    try:
+        return OUTBOUND[(state, event)]
+    except KeyError:
+        raise StateError(f"outbound {state.name} cannot take {event.name}") from None

@@ -1,0 +1,73 @@
+"""Drop-in server and client classes that use tornado_h1 without patching.
+
+For applications that would rather not monkey-patch Tornado, these
+subclasses of Tornado's own ``HTTPServer`` and ``SimpleAsyncHTTPClient``
+differ from their parents in one thing only: the HTTP/1.x connection objects
+they create come from :mod:`tornado_h1.http1connection`. Every option,
+log message and behaviour of the parent classes is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tornado import httpserver, iostream, simple_httpclient
+
+from tornado_h1 import http1connection as _h1
+
+_PARAMETER_NAMES = (
+    "no_keep_alive",
+    "chunk_size",
+    "max_header_size",
+    "header_timeout",
+    "max_body_size",
+    "body_timeout",
+    "decompress",
+)
+
+
+def _our_parameters(params: Any) -> _h1.HTTP1ConnectionParameters:
+    """Carry the settings of any parameters object over to ours."""
+    if isinstance(params, _h1.HTTP1ConnectionParameters):
+        return params
+    return _h1.HTTP1ConnectionParameters(
+        **{name: getattr(params, name) for name in _PARAMETER_NAMES}
+    )
+
+
+class HTTPServer(httpserver.HTTPServer):
+    """``tornado.httpserver.HTTPServer``, serving with tornado_h1.
+
+    Takes exactly the arguments of its parent.
+    """
+
+    def initialize(self, *args: Any, **kwargs: Any) -> None:
+        super().initialize(*args, **kwargs)
+        self.conn_params = _our_parameters(self.conn_params)  # type: ignore[assignment]
+
+    def handle_stream(self, stream: iostream.IOStream, address: tuple[Any, ...]) -> None:
+        context = httpserver._HTTPRequestContext(
+            stream, address, self.protocol, self.trusted_downstream
+        )
+        conn = _h1.HTTP1ServerConnection(stream, self.conn_params, context)
+        self._connections.add(conn)  # type: ignore[arg-type]
+        conn.start_serving(self)
+
+
+class _ClientConnection(simple_httpclient._HTTPConnection):
+    def _create_connection(self, stream: iostream.IOStream) -> Any:
+        theirs = super()._create_connection(stream)
+        return _h1.HTTP1Connection(
+            stream, True, _our_parameters(theirs.params), theirs.context
+        )
+
+
+class SimpleAsyncHTTPClient(simple_httpclient.SimpleAsyncHTTPClient):
+    """``tornado.simple_httpclient.SimpleAsyncHTTPClient`` using tornado_h1.
+
+    Select it for the whole process with
+    ``AsyncHTTPClient.configure("tornado_h1.SimpleAsyncHTTPClient")``.
+    """
+
+    def _connection_class(self) -> type:
+        return _ClientConnection

@@ -1,0 +1,307 @@
+"""The sans-IO core: pure functions from bytes to decisions and back.
+
+Nothing here touches a socket, a stream, a timer or a delegate. The driver
+in :mod:`tornado_h1.http1connection` reads bytes from the IOStream, asks
+these functions what they mean, and writes what they produce. That makes
+every rule testable with plain values:
+
+* :func:`split_head` turns a received head into a start line and fields;
+* :func:`keeps_alive` decides whether a request allows a next one;
+* :func:`body_framing` applies RFC 9112 §6.3 to decide how the body ends;
+* :func:`is_chunked` reads Transfer-Encoding;
+* :func:`parse_decimal` / :func:`parse_hex` read lengths;
+* :func:`response_head` / :func:`request_head` / :func:`frame_chunk`
+  build what we send.
+
+Error messages are the ones upstream Tornado uses, since applications and
+Tornado's own tests match them in logs.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+from tornado.escape import native_str
+from tornado.httputil import HTTPHeaders, HTTPInputError
+
+from tornado_h1 import _abnf
+
+# ---------------------------------------------------------------------------
+# Receiving a head
+# ---------------------------------------------------------------------------
+
+
+def split_head(data: bytes) -> tuple[str, HTTPHeaders]:
+    """Split a head (as read up to and including its empty line) into the
+    start-line text and the parsed header fields.
+
+    Raises `HTTPInputError` for a malformed field line.
+    """
+    # Latin-1 maps each byte to one character, so no input fails to decode
+    # and the validation below sees every byte as it was sent.
+    text = data.decode("latin1")
+    # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a
+    # request line (some clients send an extra CRLF after a POST body).
+    if text[:1] in ("\r", "\n"):
+        text = text.lstrip("\r\n")
+    eol = text.find("\n")
+    if eol < 0:
+        # Only possible for a head that was nothing but empty lines; the
+        # start-line parser rejects the empty string.
+        return "", HTTPHeaders()
+    # A start line may end in CRLF or a bare LF (RFC 9112 §2.2). Upstream
+    # also drops further CRs before the LF; so do we, to stay exact.
+    start_line = text[:eol].rstrip("\r")
+    return start_line, parse_fields(text, eol + 1)
+
+
+def parse_fields(text: str, pos: int = 0) -> HTTPHeaders:
+    """Parse the field lines of ``text`` from ``pos`` on (RFC 9112 §5).
+
+    Lines that are valid as they stand go through one compiled pattern
+    (:data:`_abnf.field_line`); the first line it cannot take, and every line
+    after it, is handled by :func:`_parse_field_line`, which raises the
+    precise error.
+    """
+    headers = HTTPHeaders()
+    add = headers.add
+    match = _abnf.field_line.match
+    end = len(text)
+    while pos < end:
+        m = match(text, pos)
+        if m is None:
+            break
+        add(m.group(1), m.group(2))
+        pos = m.end()
+    while pos < end:
+        lf = text.find("\n", pos)
+        if lf < 0:
+            line, pos = text[pos:], end
+        else:
+            line, pos = text[pos:lf], lf + 1
+        _parse_field_line(headers, line)
+    return headers
+
+
+def _parse_field_line(headers: HTTPHeaders, line: str) -> None:
+    """The slow path for one field line (without its LF)."""
+    if line[-1:] == "\r":
+        line = line[:-1]
+    if not line:
+        # The empty line that ends the head.
+        return
+    if line[0] in " \t":
+        # RFC 9112 §5.2: obs-fold. Tornado 6.6 stopped unfolding lines (the
+        # unfolding was quadratic, GHSA-pcg2-g6cj-q92c); a fold is an error.
+        raise HTTPInputError(
+            "header line cannot start with whitespace, folding not supported"
+        )
+    name, colon, value = line.partition(":")
+    if not colon:
+        raise HTTPInputError("no colon in header line")
+    # RFC 9112 §5.1: no whitespace between name and colon; the token rule
+    # rejects it, along with empty names and control characters.
+    if _abnf.field_name.fullmatch(name) is None:
+        raise HTTPInputError("Invalid header name %r" % name)
+    # Only SP and HTAB are optional whitespace (RFC 9110 §5.6.3); str.strip()
+    # with no argument would also eat \x0b, \x0c, \x1c-\x1f, \x85 and \xa0.
+    value = value.strip(" \t")
+    if _abnf.field_value.fullmatch(value) is None:
+        raise HTTPInputError("Invalid header value %r" % value)
+    headers.add(name, value)
+
+
+# ---------------------------------------------------------------------------
+# Lengths
+# ---------------------------------------------------------------------------
+
+
+def parse_decimal(text: str) -> int:
+    """``1*DIGIT`` as an int; `ValueError` for anything else."""
+    if _abnf.content_length.fullmatch(text) is None:
+        raise ValueError("not an integer: %r" % text)
+    return int(text)
+
+
+def parse_hex(text: str) -> int:
+    """``1*HEXDIG`` as an int; `ValueError` for anything else."""
+    if _abnf.chunk_size.fullmatch(text) is None:
+        raise ValueError("not a hexadecimal integer: %r" % text)
+    return int(text, 16)
+
+
+# ---------------------------------------------------------------------------
+# Connection management and framing
+# ---------------------------------------------------------------------------
+
+
+def is_chunked(headers: HTTPHeaders) -> bool:
+    """Whether the message body is chunked (RFC 9112 §6.1).
+
+    Strict on purpose: two parties that disagree about where a body ends is
+    how requests get smuggled, so only the one coding we implement is taken.
+
+    * no Transfer-Encoding: not chunked;
+    * Transfer-Encoding with Content-Length: error (RFC 9112 §6.3 step 3
+      allows dropping Content-Length instead; refusing is safer);
+    * exactly ``chunked``, any case: chunked. A list (``gzip, chunked``) or
+      a repeated field (joined to ``chunked,chunked``) is refused
+      (GHSA-753j-mpmx-qq6g): we implement no other coding;
+    * anything else: error.
+    """
+    if "Transfer-Encoding" not in headers:
+        return False
+    if "Content-Length" in headers:
+        raise HTTPInputError("Message with both Transfer-Encoding and Content-Length")
+    coding = headers["Transfer-Encoding"]
+    if coding.lower() == "chunked":
+        return True
+    raise HTTPInputError("Unsupported Transfer-Encoding %s" % coding)
+
+
+def keeps_alive(
+    version: str, method: str | None, headers: HTTPHeaders, no_keep_alive: bool
+) -> bool:
+    """Whether the connection may carry another request after this one
+    (RFC 9112 §9.3).
+
+    HTTP/1.1 persists unless ``Connection: close``. HTTP/1.0 persists only
+    on ``Connection: keep-alive``, and only when the request's end can be
+    found without closing: it has a length, is chunked, or is a GET/HEAD.
+    """
+    if no_keep_alive:
+        return False
+    connection = headers.get("Connection")
+    if connection is not None:
+        connection = connection.lower()
+    if version == "HTTP/1.1":
+        return connection != "close"
+    if "Content-Length" in headers or is_chunked(headers) or method in ("HEAD", "GET"):
+        return connection == "keep-alive"
+    return False
+
+
+class Body(enum.Enum):
+    """How the body of a received message is delimited."""
+
+    NONE = "none"  # no body at all
+    LENGTH = "length"  # exactly Content-Length bytes
+    CHUNKED = "chunked"  # chunked coding, up to the last chunk
+    UNTIL_CLOSE = "until close"  # everything until the server closes
+
+
+class Framing(NamedTuple):
+    kind: Body
+    length: int = 0
+
+
+NO_BODY = Framing(Body.NONE)
+
+
+def body_framing(
+    headers: HTTPHeaders, *, is_client: bool, status: int, max_body_size: int
+) -> Framing:
+    """Decide how the body of a received message ends: RFC 9112 §6.3.
+
+    The caller has already applied the rules that depend only on the request
+    and status (§6.3 step 1: responses to HEAD, 1xx and 304 have no body);
+    ``status`` is 0 for requests. The numbered steps below are the RFC's.
+
+    May rewrite a repeated Content-Length to its single value, as upstream
+    does, so the application sees one number.
+    """
+    length: int | None = None
+    if "Content-Length" in headers:
+        value = headers["Content-Length"]
+        # Step 5: a list of identical values (a field repeated by a proxy)
+        # may stand for the value; differing values are an error.
+        if "," in value:
+            pieces = _abnf.list_separator.split(value)
+            if any(piece != pieces[0] for piece in pieces):
+                raise HTTPInputError("Multiple unequal Content-Lengths: %r" % value)
+            headers["Content-Length"] = value = pieces[0]
+        # Step 5: anything but 1*DIGIT is unrecoverable.
+        try:
+            length = parse_decimal(value)
+        except ValueError:
+            raise HTTPInputError(
+                "Only integer Content-Length is allowed: %s" % value
+            ) from None
+        if length > max_body_size:
+            raise HTTPInputError("Content-Length too long")
+    # Steps 3 and 4: Transfer-Encoding (and its conflict with Content-Length).
+    chunked = is_chunked(headers)
+    # Step 1 (the part that depends on the body headers): 204 has no body.
+    # Upstream errs on a 204 that announces one rather than ignoring it.
+    if status == 204:
+        if chunked or length not in (None, 0):
+            raise HTTPInputError("Response with code %d should not have body" % status)
+        return NO_BODY
+    if chunked:
+        return Framing(Body.CHUNKED)
+    # Step 6: a valid Content-Length.
+    if length is not None:
+        return Framing(Body.LENGTH, length) if length else NO_BODY
+    # Step 8: a response without either is read until the connection closes.
+    if is_client:
+        return Framing(Body.UNTIL_CLOSE)
+    # Step 7: a request without either has no body.
+    return NO_BODY
+
+
+# ---------------------------------------------------------------------------
+# Sending
+# ---------------------------------------------------------------------------
+
+
+def response_chunked(
+    request_version: str, request_method: str, status: int, headers: HTTPHeaders
+) -> bool:
+    """Whether a response must use chunked coding: an HTTP/1.1 peer, a body
+    that may exist (not HEAD, 1xx, 204 or 304; RFC 9112 §6.3 step 1) and no
+    Content-Length to delimit it."""
+    return (
+        request_version == "HTTP/1.1"
+        and request_method != "HEAD"
+        and status not in (204, 304)
+        and not 100 <= status < 200
+        and "Content-Length" not in headers
+    )
+
+
+def request_chunked(method: str, headers: HTTPHeaders) -> bool:
+    """Whether a request must use chunked coding: methods that carry a body
+    in practice, sent without a Content-Length."""
+    return method in ("POST", "PUT", "PATCH") and "Content-Length" not in headers
+
+
+def encode_head(start_line: bytes, headers: HTTPHeaders) -> bytes:
+    """Serialize a start line and fields, ending with the empty line.
+
+    Raises `ValueError` if any line would contain CR or LF (that would let a
+    value start a new field or a new message: response splitting).
+    """
+    parts = [start_line]
+    for name, value in headers.get_all():
+        if type(name) is not str:
+            name = native_str(name)
+        if type(value) is not str:
+            value = native_str(value)
+        parts.append(f"{name}: {value}".encode("latin1"))
+    for line in parts:
+        if _abnf.cr_or_lf.search(line) is not None:
+            raise ValueError("Illegal characters (CR or LF) in header: %r" % line)
+    parts.append(b"\r\n")
+    return b"\r\n".join(parts)
+
+
+def frame_chunk(chunk: bytes) -> bytes:
+    """One chunk of chunked coding (RFC 9112 §7.1). Never call it with an
+    empty chunk: that is the last-chunk marker."""
+    return b"%x\r\n%b\r\n" % (len(chunk), chunk)
+
+
+LAST_CHUNK = b"0\r\n\r\n"
+CONTINUE = b"HTTP/1.1 100 (Continue)\r\n\r\n"
+BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\n\r\n"
