@@ -19,42 +19,46 @@ from __future__ import annotations
 import enum
 
 
-class Inbound(enum.Enum):
+# IntEnum, not Enum: the driver looks transitions up several times per
+# request, and an IntEnum member hashes as its int, in C.
+
+
+class Inbound(enum.IntEnum):
     #: Nothing read yet for this exchange.
-    IDLE = "idle"
+    IDLE = 0
     #: Waiting for the start line and header fields (RFC 9112 §2.1).
-    HEAD = "head"
+    HEAD = 1
     #: Reading the body with the framing chosen by RFC 9112 §6.3.
-    BODY = "body"
+    BODY = 2
     #: The whole message was read and handed to the delegate.
-    DONE = "done"
+    DONE = 3
     #: ``detach()`` gave the stream away; HTTP processing has stopped.
-    DETACHED = "detached"
+    DETACHED = 4
     #: The connection closed (by us, the peer, an error or a timeout).
-    CLOSED = "closed"
+    CLOSED = 5
 
 
-class Outbound(enum.Enum):
+class Outbound(enum.IntEnum):
     #: No head written yet.
-    IDLE = "idle"
+    IDLE = 0
     #: Head written; the body may still be written.
-    BODY = "body"
+    BODY = 1
     #: ``finish()`` was called; nothing more will be written.
-    DONE = "done"
+    DONE = 2
 
 
-class InEvent(enum.Enum):
-    START = "start"  # begin reading a head
-    HEAD = "head"  # a head was parsed and the message has a body
-    INFORMATIONAL = "1xx"  # a 1xx head was read; another head follows
-    END = "end"  # the message is complete
-    DETACH = "detach"
-    CLOSE = "close"
+class InEvent(enum.IntEnum):
+    START = 0  # begin reading a head
+    HEAD = 1  # a head was parsed and the message has a body
+    INFORMATIONAL = 2  # a 1xx head was read; another head follows
+    END = 3  # the message is complete
+    DETACH = 4
+    CLOSE = 5
 
 
-class OutEvent(enum.Enum):
-    HEAD = "head"  # write_headers()
-    FINISH = "finish"  # finish()
+class OutEvent(enum.IntEnum):
+    HEAD = 0  # write_headers()
+    FINISH = 1  # finish()
 
 
 _ANY_IN = tuple(Inbound)

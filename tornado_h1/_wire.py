@@ -65,14 +65,19 @@ def parse_fields(text: str, pos: int = 0) -> HTTPHeaders:
     precise error.
     """
     headers = HTTPHeaders()
-    add = headers.add
     match = _abnf.field_line.match
     end = len(text)
     while pos < end:
         m = match(text, pos)
         if m is None:
             break
-        add(m.group(1), m.group(2))
+        name, value = m.groups()
+        # The pattern has validated the line, so a first occurrence is
+        # stored without HTTPHeaders.add() validating it a second time.
+        if name in headers:
+            headers.add(name, value)
+        else:
+            headers[name] = value
         pos = m.end()
     while pos < end:
         lf = text.find("\n", pos)

@@ -278,6 +278,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         # read under a deadline waits on _deadline_waiter.
         self._expired = False
         self._deadline_waiter: Optional[Future[None]] = None
+        # Set by the serving loop for every request after the first.
+        self._yield_if_buffered = False
         # Close once this exchange is over (decided from the request, or by
         # an application that finished before the request was read).
         self._close_after = False
@@ -432,6 +434,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         reading = stream.read_until_regex(
             _abnf.head_end, max_bytes=self.params.max_header_size
         )
+        if self._yield_if_buffered and reading.done():
+            # The next request was already buffered (pipelining): let other
+            # connections run first, so one client cannot hold the IOLoop.
+            # (When it is not buffered, awaiting it yields anyway.)
+            await asyncio.sleep(0)
         timeout = self.params.header_timeout
         if timeout is None:
             return await reading
@@ -980,10 +987,13 @@ class HTTP1ServerConnection:
         stream = self.stream
         params = self.params
         link = _StreamLink(stream, persistent=True)
+        later = False
         try:
             while True:
                 conn = HTTP1Connection(stream, False, params, self.context)
                 conn._link = link
+                conn._yield_if_buffered = later
+                later = True
                 request_delegate = delegate.start_request(self, conn)
                 try:
                     keep_going = await conn.read_response(request_delegate)
@@ -999,9 +1009,6 @@ class HTTP1ServerConnection:
                     return
                 if not keep_going:
                     return
-                # Let other connections run between two requests, so that a
-                # client pipelining many requests cannot hold the IOLoop.
-                await asyncio.sleep(0)
         finally:
             link.cancel()
             delegate.on_close(self)

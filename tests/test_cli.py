@@ -1,0 +1,620 @@
+"""The ``tornado-h1`` command line and the demo app it serves.
+
+Most tests here start ``python -m tornado_h1 serve`` as a real process and
+talk to it over real sockets with the standard library's ``http.client``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+import types
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+import tornado
+import tornado.testing
+import tornado.websocket
+
+import tornado_h1
+from tornado_h1 import cli, demo
+
+STARTUP_TIMEOUT = 30.0
+BANNER = re.compile(
+    r"tornado_h1 (?P<version>\S+) serving on (?P<url>http://127\.0\.0\.1:(?P<port>\d+)/)"
+    r" \(Tornado (?P<tornado>\S+), tornado_h1 installed\)$"
+)
+
+pytestmark = pytest.mark.skipif(
+    sys.platform == "win32", reason="uses POSIX signals on a child process"
+)
+
+
+# ------------------------------------------------------------- helpers
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    """``python -m tornado_h1 serve ...`` running in a child process.
+
+    Its stdout and stderr go to files, so that nothing blocks on a full pipe.
+    """
+
+    def __init__(
+        self, workdir: Path, *args: str, command: Optional[list[str]] = None
+    ) -> None:
+        self.stdout_path = workdir / "stdout.txt"
+        self.stderr_path = workdir / "stderr.txt"
+        env = dict(os.environ)
+        if command is None:
+            command = [sys.executable, "-m", "tornado_h1"]
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(workdir), env.get("PYTHONPATH")) if p
+            )
+        with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
+            self.proc = subprocess.Popen(
+                [*command, "serve", *args],
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                cwd=workdir,
+                env=env,
+            )
+        self.banner = self._wait_for_banner()
+        self.port = int(self.banner["port"])
+
+    def _wait_for_banner(self) -> re.Match[str]:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            first_line = self.stdout().partition("\n")
+            if first_line[1]:
+                match = BANNER.match(first_line[0])
+                assert match, f"unexpected banner: {first_line[0]!r}"
+                return match
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        self.kill()
+        pytest.fail(f"server did not start; stderr:\n{self.stderr()}")
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text()
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text()
+
+    def connection(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+
+    def stop(self, signum: int = signal.SIGINT) -> int:
+        self.proc.send_signal(signum)
+        return self.proc.wait(timeout=30)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator[Any]:
+    started: list[Server] = []
+
+    def start(*args: str, command: Optional[list[str]] = None) -> Server:
+        server = Server(tmp_path, *args, command=command)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.kill()
+
+
+def request(
+    server: Server,
+    method: str,
+    path: str,
+    body: Optional[bytes] = None,
+    headers: Optional[dict[str, str]] = None,
+) -> tuple[http.client.HTTPResponse, bytes]:
+    conn = server.connection()
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response, response.read()
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------- serving the demo app
+
+
+def test_serve_demo_over_real_sockets(start_server: Any) -> None:
+    port = free_port()
+    server = start_server("--port", str(port))
+    assert server.banner["url"] == f"http://127.0.0.1:{port}/"
+    assert server.banner["version"] == tornado_h1.__version__
+    assert server.banner["tornado"] == tornado.version
+
+    response, body = request(server, "GET", "/")
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "text/plain; charset=utf-8"
+    host = f"127.0.0.1:{port}"
+    assert body.decode() == (
+        f"Hello from tornado_h1 {tornado_h1.__version__}!\n"
+        f"tornado_h1 is installed (Tornado {tornado.version}).\n"
+        "\n"
+        "Try:\n"
+        f"  curl -d 'hello' http://{host}/echo\n"
+        f"  curl -T some-file http://{host}/upload\n"
+        f"  curl -N http://{host}/chunked\n"
+        f"  a WebSocket client on ws://{host}/ws\n"
+    )
+
+    payload = b"echo \x00\xff me\r\n" * 1000
+    response, body = request(
+        server, "POST", "/echo", payload, {"Content-Type": "application/x-test"}
+    )
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "application/x-test"
+    assert body == payload
+
+    response, body = request(server, "GET", "/chunked")
+    assert response.status == 200
+    assert response.getheader("Transfer-Encoding") == "chunked"
+    assert response.getheader("Content-Length") is None
+    assert body == b"".join(b"chunk %d of 5\n" % n for n in range(1, 6))
+
+    upload = os.urandom(3 * 1024 * 1024 + 7)
+    response, body = request(server, "PUT", "/upload", upload)
+    assert response.status == 200
+    assert json.loads(body) == {
+        "bytes": len(upload),
+        "sha256": hashlib.sha256(upload).hexdigest(),
+    }
+
+    assert server.stop(signal.SIGINT) == 0
+    assert server.stdout().splitlines()[-1] == "tornado_h1: stopped"
+    stderr = server.stderr()
+    assert "Traceback" not in stderr
+    assert "200 GET /chunked" in stderr  # one access-log line per request
+
+
+def test_chunked_framing_on_the_wire(start_server: Any) -> None:
+    server = start_server("--port", "0")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET /chunked HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = b""
+        while True:
+            data = sock.recv(65536)
+            if not data:
+                break
+            raw += data
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n")
+    # five 13-byte chunks ("chunk N of 5\n"), then the zero-length last chunk
+    expected = b"".join(b"d\r\nchunk %d of 5\n\r\n" % n for n in range(1, 6))
+    assert body.lower() == expected + b"0\r\n\r\n"
+    assert server.stop() == 0
+
+
+def test_sigterm_with_an_idle_keep_alive_connection(start_server: Any) -> None:
+    server = start_server("--port", "0", "--idle-connection-timeout", "3600")
+    conn = server.connection()
+    try:
+        conn.request("GET", "/")
+        assert conn.getresponse().read().startswith(b"Hello from tornado_h1")
+        # the connection stays open; shutting down must close it, not wait
+        started = time.monotonic()
+        assert server.stop(signal.SIGTERM) == 0
+        assert time.monotonic() - started < 20
+    finally:
+        conn.close()
+    assert "Traceback" not in server.stderr()
+
+
+def test_http_server_options_are_applied(start_server: Any) -> None:
+    server = start_server("--port", "0", "--max-body-size", "1K", "--no-keep-alive")
+    response, body = request(server, "POST", "/echo", b"x" * 1024)
+    assert (response.status, len(body)) == (200, 1024)
+    assert response.getheader("Connection") == "close"
+    # over the limit: the server refuses the body (tornado answers 400 or
+    # simply drops the connection; either way the echo never happens)
+    try:
+        response, body = request(server, "POST", "/echo", b"x" * 1025)
+    except (ConnectionError, http.client.HTTPException):
+        pass
+    else:
+        assert response.status == 400
+    assert server.stop() == 0
+    assert "Traceback" not in server.stderr()
+
+
+# ------------------------------------------------ serving module:attr
+
+APP_MODULE = """
+    import sys
+
+    import tornado.http1connection
+    import tornado.web
+
+    import tornado_h1
+
+    # Which module stood behind tornado.http1connection when we were imported?
+    SEEN = tornado.http1connection.__name__
+
+
+    class Hello(tornado.web.RequestHandler):
+        def get(self):
+            self.write(
+                f"{self.settings['label']}: installed={tornado_h1.is_installed()}"
+                f" seen={SEEN}"
+            )
+
+
+    app = tornado.web.Application([("/", Hello)], label="object")
+
+
+    def make_app():
+        return tornado.web.Application([("/", Hello)], label="factory")
+
+
+    async def make_app_async():
+        return tornado.web.Application([("/", Hello)], label="async factory")
+
+
+    class Holder:
+        app = tornado.web.Application([("/", Hello)], label="dotted")
+
+
+    not_an_app = 42
+
+
+    def bad_factory():
+        return "not an app"
+"""
+
+
+@pytest.fixture
+def app_module(tmp_path: Path) -> str:
+    (tmp_path / "h1_cli_app.py").write_text(textwrap.dedent(APP_MODULE))
+    (tmp_path / "h1_cli_broken.py").write_text("import h1_no_such_dependency\n")
+    return "h1_cli_app"
+
+
+@pytest.mark.parametrize(
+    ("attr", "label"),
+    [
+        ("app", "object"),
+        ("make_app", "factory"),
+        ("make_app_async", "async factory"),
+        ("Holder.app", "dotted"),
+    ],
+)
+def test_serve_module_attr(
+    start_server: Any, app_module: str, attr: str, label: str
+) -> None:
+    server = start_server(f"{app_module}:{attr}", "--port", "0")
+    response, body = request(server, "GET", "/")
+    assert response.status == 200
+    assert body == (f"{label}: installed=True seen=tornado_h1.http1connection".encode())
+    assert server.stop() == 0
+    assert "Traceback" not in server.stderr()
+
+
+def test_console_script_finds_apps_in_the_current_directory(
+    start_server: Any, app_module: str
+) -> None:
+    script = Path(sys.executable).with_name("tornado-h1")
+    if not script.exists():
+        pytest.skip("the tornado-h1 script is not installed (pip install -e .)")
+    # no PYTHONPATH: the module is found only because it is in the cwd
+    server = start_server(f"{app_module}:app", "--port", "0", command=[str(script)])
+    response, body = request(server, "GET", "/")
+    assert body == b"object: installed=True seen=tornado_h1.http1connection"
+    assert server.stop() == 0
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("h1_cli_app", "expected module:attr, got 'h1_cli_app'"),
+        ("h1_cli_app:", "expected module:attr, got 'h1_cli_app:'"),
+        ("h1_no_such_module:app", "no module named 'h1_no_such_module'"),
+        ("h1_cli_app:missing", "'h1_cli_app' has no attribute 'missing'"),
+        (
+            "h1_cli_app:not_an_app",
+            "h1_cli_app:not_an_app is of type int, not an Application or a factory",
+        ),
+        (
+            "h1_cli_app:bad_factory",
+            "h1_cli_app:bad_factory() returned type str, not an Application",
+        ),
+    ],
+)
+def test_serve_bad_target(
+    tmp_path: Path, app_module: str, target: str, message: str
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tornado_h1", "serve", target, "--port", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert result.stderr == f"tornado-h1 serve: error: {message}\n"
+    assert result.stdout == ""
+
+
+def test_serve_on_a_busy_port(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "tornado_h1", "serve", "--port", str(port)],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        f"tornado-h1 serve: error: cannot listen on 127.0.0.1:{port}: "
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_module_with_missing_dependency_shows_traceback(
+    tmp_path: Path, app_module: str
+) -> None:
+    # A missing dependency of the user's module is their bug: show it whole.
+    result = subprocess.run(
+        [sys.executable, "-m", "tornado_h1", "serve", "h1_cli_broken:app"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert "No module named 'h1_no_such_dependency'" in result.stderr
+
+
+# ------------------------------------------------------ the WebSocket
+
+
+def test_demo_websocket_echo() -> None:
+    async def scenario() -> list[Any]:
+        sock, port = tornado.testing.bind_unused_port()
+        server = tornado_h1.HTTPServer(demo.make_app())
+        server.add_sockets([sock])
+        try:
+            ws = await tornado.websocket.websocket_connect(f"ws://127.0.0.1:{port}/ws")
+            received = []
+            for message in ("hello", b"\x00\x01\xfe\xff", "x" * 100_000):
+                await ws.write_message(message, binary=isinstance(message, bytes))
+                received.append(await ws.read_message())
+            ws.close()
+            received.append(await ws.read_message())  # None once closed
+            return received
+        finally:
+            server.stop()
+            await server.close_all_connections()
+
+    assert asyncio.run(scenario()) == [
+        "hello",
+        b"\x00\x01\xfe\xff",
+        "x" * 100_000,
+        None,
+    ]
+
+
+# ------------------------------------------------- in-process pieces
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["--version"])
+    assert exit_info.value.code == 0
+    python = sys.version.split()[0]
+    assert capsys.readouterr().out == (
+        f"tornado-h1 {tornado_h1.__version__} (Tornado {tornado.version}, "
+        f"Python {python})\n"
+    )
+
+
+def test_python_dash_m_runs_the_cli() -> None:
+    import tornado_h1.__main__ as dunder_main  # importing it must not run it
+
+    assert dunder_main.main is cli.main
+
+
+def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main([]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith("usage: tornado-h1 ")
+    for command in ("serve", "compat", "bench", "fuzz"):
+        assert f"    {command} " in out
+
+
+def test_main_reads_sys_argv(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[list[str]] = []
+
+    def fake_main(rest: list[str]) -> int:
+        calls.append(rest)
+        return 0
+
+    fake = types.ModuleType("tornado_h1.bench")
+    fake.main = fake_main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tornado_h1.bench", fake)
+    monkeypatch.setattr(sys, "argv", ["tornado-h1", "bench", "--quick"])
+    assert cli.main() == 0
+    assert calls == [["--quick"]]
+
+
+@pytest.mark.parametrize("command", ["compat", "bench", "fuzz"])
+def test_passthrough_hands_over_the_rest(
+    monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    calls: list[list[str]] = []
+
+    def fake_main(rest: list[str]) -> int:
+        calls.append(rest)
+        return 3
+
+    fake = types.ModuleType(f"tornado_h1.{command}")
+    fake.main = fake_main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, f"tornado_h1.{command}", fake)
+    assert cli.main([command, "-k", "serve", "--help"]) == 3
+    assert calls == [["-k", "serve", "--help"]]
+
+
+def test_passthrough_none_means_success(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = types.ModuleType("tornado_h1.fuzz")
+    fake.main = lambda rest: None  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "tornado_h1.fuzz", fake)
+    assert cli.main(["fuzz"]) == 0
+
+
+@pytest.mark.parametrize("command", ["compat", "bench", "fuzz"])
+def test_passthrough_not_available(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    # None in sys.modules makes the import fail as if the module did not exist.
+    monkeypatch.setitem(sys.modules, f"tornado_h1.{command}", None)
+    assert cli.main([command, "--anything"]) == 2
+    assert capsys.readouterr().err == (
+        f"tornado-h1 {command}: not available in this version "
+        f"(there is no tornado_h1.{command}.main)\n"
+    )
+
+
+def test_passthrough_module_without_main(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "tornado_h1.bench", types.ModuleType("x"))
+    assert cli.main(["bench"]) == 2
+    assert "not available in this version" in capsys.readouterr().err
+
+
+def test_passthrough_broken_module_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    def import_module(name: str) -> types.ModuleType:
+        raise ModuleNotFoundError("No module named 'numpy'", name="numpy")
+
+    monkeypatch.setattr(cli.importlib, "import_module", import_module)
+    with pytest.raises(ModuleNotFoundError, match="numpy"):
+        cli.main(["bench"])
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("0", 0),
+        ("65536", 65536),
+        ("64k", 65536),
+        ("64KB", 65536),
+        ("10M", 10 << 20),
+        ("2G", 2 << 30),
+        (" 7 ", 7),
+    ],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert cli.parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "K", "-1", "1.5M", "10T", "ten"])
+def test_parse_size_rejects(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match="not a size"):
+        cli.parse_size(text)
+
+
+def test_parse_seconds() -> None:
+    assert cli.parse_seconds("2.5") == 2.5
+    with pytest.raises(argparse.ArgumentTypeError, match="not a number of seconds"):
+        cli.parse_seconds("soon")
+    with pytest.raises(argparse.ArgumentTypeError, match="must be positive"):
+        cli.parse_seconds("0")
+
+
+def test_server_options_mapping() -> None:
+    parser = cli.build_parser()
+    assert cli.server_options(parser.parse_args(["serve"])) == {}
+    args = parser.parse_args(
+        [
+            "serve",
+            "app:make",
+            "--host",
+            "::1",
+            "--port",
+            "0",
+            "--max-body-size",
+            "1G",
+            "--max-buffer-size",
+            "2M",
+            "--max-header-size",
+            "16K",
+            "--chunk-size",
+            "4096",
+            "--idle-connection-timeout",
+            "30",
+            "--body-timeout",
+            "1.5",
+            "--no-keep-alive",
+            "--decompress-request",
+            "--xheaders",
+        ]
+    )
+    assert (args.target, args.host, args.port) == ("app:make", "::1", 0)
+    assert cli.server_options(args) == {
+        "max_body_size": 1 << 30,
+        "max_buffer_size": 2 << 20,
+        "max_header_size": 16 << 10,
+        "chunk_size": 4096,
+        "idle_connection_timeout": 30.0,
+        "body_timeout": 1.5,
+        "no_keep_alive": True,
+        "decompress_request": True,
+        "xheaders": True,
+    }
+
+
+def test_urls_of_bound_sockets() -> None:
+    with socket.socket(socket.AF_INET) as sock:
+        sock.bind(("127.0.0.1", 0))
+        assert cli._url(sock) == f"http://127.0.0.1:{sock.getsockname()[1]}/"
+    if not socket.has_ipv6:
+        return
+    with socket.socket(socket.AF_INET6) as sock:
+        try:
+            sock.bind(("::1", 0))
+        except OSError:
+            return  # IPv6 is compiled in but not configured here
+        assert cli._url(sock) == f"http://[::1]:{sock.getsockname()[1]}/"
+
+
+def test_bad_option_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["serve", "--max-body-size", "lots"])
+    assert exit_info.value.code == 2
+    assert "argument --max-body-size: not a size: 'lots'" in capsys.readouterr().err

@@ -1,0 +1,329 @@
+"""The ``tornado-h1`` command (also ``python -m tornado_h1``).
+
+``tornado-h1 serve [module:attr]``
+    Serve a Tornado application with tornado_h1 in place of
+    ``tornado.http1connection``. ``attr`` names a
+    :class:`tornado.web.Application` or a zero-argument callable returning
+    one (which may be ``async``). Without a target, serves the demo app from
+    :mod:`tornado_h1.demo`.
+``tornado-h1 compat [args...]``
+    Run Tornado's own test suite against tornado_h1
+    (same as ``python -m tornado_h1.compat``).
+``tornado-h1 bench|fuzz [args...]``
+    Reserved for tools that later versions may ship.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import inspect
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    import tornado.web
+
+PROG = "tornado-h1"
+
+# Subcommands whose arguments are handed, untouched, to another module's main().
+_PASSTHROUGH = {
+    "compat": "run Tornado's own test suite with tornado_h1 installed",
+    "bench": "benchmarks (reserved; not in every version)",
+    "fuzz": "fuzzing (reserved; not in every version)",
+}
+
+_SIZE_SUFFIXES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
+
+
+class UsageError(Exception):
+    """A mistake on the command line, reported without a traceback."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the process exit code."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list and args_list[0] in _PASSTHROUGH:
+        return run_passthrough(args_list[0], args_list[1:])
+
+    parser = build_parser()
+    args = parser.parse_args(args_list)
+    if args.command != "serve":
+        parser.print_help()
+        return 2
+    try:
+        return serve(args)
+    except UsageError as exc:
+        print(f"{PROG} serve: error: {exc}", file=sys.stderr)
+        return 2
+
+
+# ---------------------------------------------------------------- arguments
+
+
+def parse_size(text: str) -> int:
+    """``"65536"``, ``"64K"``, ``"10M"`` or ``"1G"`` as a number of bytes."""
+    cleaned = text.strip().upper()
+    if cleaned.endswith("B"):
+        cleaned = cleaned[:-1]
+    suffix = cleaned[-1:] if cleaned[-1:] in _SIZE_SUFFIXES else ""
+    number = cleaned[: len(cleaned) - len(suffix)]
+    if not number.isdigit():
+        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
+    return int(number) * _SIZE_SUFFIXES[suffix]
+
+
+def parse_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _version_text() -> str:
+    import tornado
+
+    from tornado_h1 import __version__
+
+    return (
+        f"{PROG} {__version__} (Tornado {tornado.version}, "
+        f"Python {sys.version.split()[0]})"
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="tornado_h1: a from-scratch HTTP/1.x layer for Tornado.",
+    )
+    parser.add_argument("--version", action="version", version=_version_text())
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="serve an application (default: the demo) using tornado_h1",
+        description=(
+            "Serve a tornado.web.Application with tornado_h1 installed in place "
+            "of tornado.http1connection. The current directory is put on "
+            "sys.path first, so `tornado-h1 serve myapp:app` finds myapp.py."
+        ),
+    )
+    serve_parser.add_argument(
+        "target",
+        nargs="?",
+        metavar="module:attr",
+        help=(
+            "an Application, or a zero-argument (possibly async) factory "
+            "returning one; default: the built-in demo"
+        ),
+    )
+    serve_parser.add_argument(
+        "--host", default="127.0.0.1", help="default: %(default)s; '' for all"
+    )
+    serve_parser.add_argument(
+        "--port", type=int, default=8888, help="default: %(default)s; 0 picks one"
+    )
+    serve_parser.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="default: %(default)s (info shows one line per request)",
+    )
+    http = serve_parser.add_argument_group(
+        "HTTPServer options",
+        "passed to tornado.httpserver.HTTPServer; sizes take K, M or G suffixes",
+    )
+    http.add_argument("--max-body-size", type=parse_size, metavar="SIZE")
+    http.add_argument("--max-buffer-size", type=parse_size, metavar="SIZE")
+    http.add_argument("--max-header-size", type=parse_size, metavar="SIZE")
+    http.add_argument("--chunk-size", type=parse_size, metavar="SIZE")
+    http.add_argument("--idle-connection-timeout", type=parse_seconds, metavar="SECS")
+    http.add_argument("--body-timeout", type=parse_seconds, metavar="SECS")
+    http.add_argument("--no-keep-alive", action="store_true")
+    http.add_argument("--decompress-request", action="store_true")
+    http.add_argument("--xheaders", action="store_true")
+
+    for name, text in _PASSTHROUGH.items():
+        commands.add_parser(name, help=text, add_help=False)
+    return parser
+
+
+def server_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``HTTPServer(...)`` keyword arguments the command line asked for."""
+    options: dict[str, Any] = {}
+    for name in (
+        "max_body_size",
+        "max_buffer_size",
+        "max_header_size",
+        "chunk_size",
+        "idle_connection_timeout",
+        "body_timeout",
+    ):
+        value = getattr(args, name)
+        if value is not None:
+            options[name] = value
+    for name in ("no_keep_alive", "decompress_request", "xheaders"):
+        if getattr(args, name):
+            options[name] = True
+    return options
+
+
+# ---------------------------------------------------------- pass-through
+
+
+def run_passthrough(name: str, rest: list[str]) -> int:
+    """Hand ``rest`` to ``tornado_h1.<name>.main`` and return its exit code."""
+    module_name = f"tornado_h1.{name}"
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name != module_name:
+            raise  # the module exists but something it imports does not
+        module = None
+    entry: Callable[[list[str]], Any] | None = getattr(module, "main", None)
+    if entry is None:
+        print(
+            f"{PROG} {name}: not available in this version "
+            f"(there is no {module_name}.main)",
+            file=sys.stderr,
+        )
+        return 2
+    code = entry(rest)
+    return 0 if code is None else int(code)
+
+
+# ------------------------------------------------------------------ serve
+
+
+async def load_app(target: str | None) -> tornado.web.Application:
+    """Import ``module:attr`` and return the Application it names or makes.
+
+    Call this only after :func:`tornado_h1.install`, so that the user's
+    module sees tornado_h1 from its first import on.
+    """
+    # Imported here, not at the top: `serve` installs tornado_h1 first.
+    import tornado.web
+
+    if target is None:
+        from tornado_h1 import demo
+
+        return demo.make_app()
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise UsageError(f"expected module:attr, got {target!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        missing = exc.name or ""
+        if missing != module_name and not module_name.startswith(missing + "."):
+            raise  # the module exists; something it imports is missing
+        raise UsageError(f"no module named {module_name!r}") from None
+    found: Any = module
+    for part in attr.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            raise UsageError(f"{module_name!r} has no attribute {attr!r}") from None
+    if isinstance(found, tornado.web.Application):
+        return found
+    if not callable(found):
+        raise UsageError(
+            f"{target} is of type {type(found).__name__}, "
+            "not an Application or a factory"
+        )
+    made = found()
+    if inspect.isawaitable(made):
+        made = await made
+    if not isinstance(made, tornado.web.Application):
+        raise UsageError(
+            f"{target}() returned type {type(made).__name__}, not an Application"
+        )
+    return made
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    if sock.family == socket.AF_INET6:
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
+
+
+def _log_handler(level: str) -> logging.Handler:
+    from tornado.log import LogFormatter
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(LogFormatter(color=False))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    return handler
+
+
+def serve(args: argparse.Namespace) -> int:
+    import tornado_h1
+
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    handler = _log_handler(args.log_level)
+    # Install before the user's module is imported, so every Tornado name it
+    # binds refers to tornado_h1 from the start.
+    try:
+        with tornado_h1.installed():
+            asyncio.run(_serve(args))
+    except KeyboardInterrupt:  # pragma: no cover - platforms without signals
+        pass
+    finally:
+        logging.getLogger().removeHandler(handler)
+    return 0
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    import tornado
+    from tornado.netutil import bind_sockets
+
+    import tornado_h1
+    from tornado_h1._subclasses import HTTPServer
+
+    app = await load_app(args.target)
+    server = HTTPServer(app, **server_options(args))
+    try:
+        sockets = bind_sockets(args.port, address=args.host or None)
+    except OSError as exc:
+        where = f"{args.host or '*'}:{args.port}"
+        raise UsageError(f"cannot listen on {where}: {exc.strerror}") from None
+    server.add_sockets(sockets)
+
+    urls = ", ".join(dict.fromkeys(_url(sock) for sock in sockets))
+    state = "installed" if tornado_h1.is_installed() else "NOT installed"
+    print(
+        f"tornado_h1 {tornado_h1.__version__} serving on {urls} "
+        f"(Tornado {tornado.version}, tornado_h1 {state})",
+        flush=True,
+    )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+            continue
+        handled.append(signum)
+    try:
+        await stop.wait()
+    finally:
+        server.stop()
+        await server.close_all_connections()
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+    print("tornado_h1: stopped", flush=True)
