@@ -25,7 +25,8 @@ import contextlib
 import re
 import sys
 import types
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 UPSTREAM = "tornado.http1connection"
 _OURS = "tornado_h1.http1connection"
@@ -90,7 +91,7 @@ def install() -> None:
     }
     _swap.upstream = upstream
     sys.modules[UPSTREAM] = ours
-    tornado.http1connection = ours  # type: ignore[attr-defined]
+    tornado.http1connection = ours
 
     for module in list(sys.modules.values()):
         if module is None or module is ours or module is upstream:
@@ -125,7 +126,7 @@ def uninstall() -> None:
     upstream = _swap.upstream
     assert upstream is not None
     sys.modules[UPSTREAM] = upstream
-    tornado.http1connection = upstream  # type: ignore[attr-defined]
+    tornado.http1connection = upstream
     for module, name, value in reversed(_swap.rebound):
         module.__dict__[name] = value
     for value in _swap.relabelled:

@@ -10,14 +10,14 @@ and its response. Each direction has its own small machine:
 
 :data:`INBOUND` and :data:`OUTBOUND` are the complete transition tables:
 a move that is not in a table is a programming error in the driver, and
-:func:`advance_in` and :func:`advance_out` say so. Keeping them as tables (after h11's ``_state.py``)
-means the whole life of a connection can be read in one screen.
+:func:`advance_in` and :func:`advance_out` say so. Keeping them as tables
+(after h11's ``_state.py``) means the whole life of a connection can be
+read in one screen.
 """
 
 from __future__ import annotations
 
 import enum
-
 
 # IntEnum, not Enum: the driver looks transitions up several times per
 # request, and an IntEnum member hashes as its int, in C.

@@ -9,7 +9,7 @@ log message and behaviour of the parent classes is kept.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from tornado import httpserver, iostream, simple_httpclient
 
@@ -45,11 +45,14 @@ class HTTPServer(httpserver.HTTPServer):
         super().initialize(*args, **kwargs)
         self.conn_params = _our_parameters(self.conn_params)  # type: ignore[assignment]
 
-    def handle_stream(self, stream: iostream.IOStream, address: tuple[Any, ...]) -> None:
+    def handle_stream(
+        self, stream: iostream.IOStream, address: tuple[Any, ...]
+    ) -> None:
         context = httpserver._HTTPRequestContext(
             stream, address, self.protocol, self.trusted_downstream
         )
-        conn = _h1.HTTP1ServerConnection(stream, self.conn_params, context)
+        params = cast(_h1.HTTP1ConnectionParameters, self.conn_params)
+        conn = _h1.HTTP1ServerConnection(stream, params, context)
         self._connections.add(conn)  # type: ignore[arg-type]
         conn.start_serving(self)
 

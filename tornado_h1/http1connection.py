@@ -35,7 +35,8 @@ import logging
 import re
 import types
 import zlib
-from typing import Any, Awaitable, Callable, Optional, Union
+from collections.abc import Awaitable
+from typing import Any, Callable, Optional, Union, cast
 
 from tornado import gen, httputil, iostream
 from tornado.concurrent import Future
@@ -431,8 +432,13 @@ class HTTP1Connection(httputil.HTTPConnection):
         expired (the stream is then closed)."""
         self._inbound = advance_in(self._inbound, InEvent.START)
         stream = self.stream
-        reading = stream.read_until_regex(
-            _abnf.head_end, max_bytes=self.params.max_header_size
+        # IOStream passes the pattern through re.compile(), which returns an
+        # already compiled pattern unchanged: no per-request cache lookup.
+        reading = cast(
+            "Future[bytes]",
+            stream.read_until_regex(
+                cast(bytes, _abnf.head_end), max_bytes=self.params.max_header_size
+            ),
         )
         if self._yield_if_buffered and reading.done():
             # The next request was already buffered (pipelining): let other
@@ -529,7 +535,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def _deliver(self, delegate: httputil.HTTPMessageDelegate, data: bytes) -> None:
+    async def _deliver(
+        self, delegate: httputil.HTTPMessageDelegate, data: bytes
+    ) -> None:
         # A server whose response is already finished no longer wants the
         # body: it is read (to keep framing) and dropped.
         if self.is_client or self._outbound is not Outbound.DONE:
@@ -590,7 +598,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             if size == 0:
                 # last-chunk, then the empty line (no trailer section).
                 if await next_read(stream.read_bytes(2)) != b"\r\n":
-                    raise httputil.HTTPInputError("improperly terminated chunked request")
+                    raise httputil.HTTPInputError(
+                        "improperly terminated chunked request"
+                    )
                 if gathered:
                     await self._deliver(delegate, bytes(gathered))
                 return
@@ -744,8 +754,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                     headers["Connection"] = "close"
             elif (
                 request.version == "HTTP/1.0"
-                and self._request_headers.get("Connection", "").lower()
-                == "keep-alive"
+                and self._request_headers.get("Connection", "").lower() == "keep-alive"
             ):
                 # HTTP/1.0 keep-alive must be confirmed (RFC 9112 §C.2.2).
                 headers["Connection"] = "Keep-Alive"
@@ -815,8 +824,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                 "Tried to write %d bytes less than Content-Length" % self._remaining
             )
         if self._chunking and not stream.closed():
-            written = self._last_write = stream.write(_wire.LAST_CHUNK)
-            written.add_done_callback(_retrieve_write_error)
+            terminator = self._last_write = stream.write(_wire.LAST_CHUNK)
+            terminator.add_done_callback(_retrieve_write_error)
         self._outbound = advance_out(self._outbound, OutEvent.FINISH)
         if self._inbound is not Inbound.DONE:
             # The application answered before reading the whole request:
