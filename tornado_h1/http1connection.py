@@ -793,14 +793,19 @@ class HTTP1Connection(httputil.HTTPConnection):
         return chunk
 
     def _send(self, data: bytes) -> Future[None]:
-        done: Future[None] = Future()
         stream = self.stream
         if stream.closed():
-            done.set_exception(iostream.StreamClosedError())
+            failed: Future[None] = Future()
+            failed.set_exception(iostream.StreamClosedError())
             # Mark the exception retrieved: nobody may await this future.
-            done.exception()
-            return done
+            failed.exception()
+            return failed
         written = self._last_write = stream.write(data)
+        if written.done() and written.exception() is None:
+            # The usual case: the socket took everything at once. The
+            # stream's own future already says what ours would.
+            return written
+        done: Future[None] = Future()
         _when_done(written, functools.partial(_relay_write, done))
         return done
 
