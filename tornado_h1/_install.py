@@ -9,14 +9,17 @@ would not reach it. :func:`install` therefore does three things:
    package's attribute at :mod:`tornado_h1.http1connection`, so that every
    *later* import gets our module;
 2. it walks every module already imported and rebinds each name that holds
-   one of upstream's classes, functions or patterns to our object of the same
-   name, so that *earlier* imports (``tornado.httpserver``,
-   ``tornado.simple_httpclient``, an application's own modules) switch too;
+   one of upstream's classes, functions or patterns (or upstream's module
+   itself) to our object of the same name, so that *earlier* imports
+   (``tornado.httpserver``, ``tornado.simple_httpclient``, an application's
+   own modules) switch too;
 3. it relabels our public classes and functions with
    ``__module__ = "tornado.http1connection"``, which is what introspection
    (pickle, ``repr``, Tornado's API snapshot test) uses to find them.
 
-Every change is recorded, and :func:`uninstall` undoes exactly those.
+Every change is recorded, and :func:`uninstall` undoes exactly those. It
+also switches back modules that were first imported while tornado_h1 was
+installed (they picked up our objects by name), except tornado_h1's own.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class _Swap:
         self.upstream: types.ModuleType | None = None
         self.rebound: list[tuple[types.ModuleType, str, Any]] = []
         self.relabelled: list[Any] = []
+        # Names of the modules loaded when install() ran.
+        self.preexisting: set[str] = set()
+        # Our object -> upstream's, for switching back later imports.
+        self.reverse: dict[int, Any] = {}
 
 
 _swap = _Swap()
@@ -48,7 +55,7 @@ _swap = _Swap()
 def _swappable(value: Any) -> bool:
     # Only objects with identity worth matching: never ints or strings, which
     # the interpreter shares between unrelated modules.
-    return isinstance(value, (type, types.FunctionType, re.Pattern))
+    return isinstance(value, (type, types.FunctionType, re.Pattern, types.ModuleType))
 
 
 def _ours() -> types.ModuleType:
@@ -82,19 +89,25 @@ def install() -> None:
 
     ours = _ours()
     upstream = _upstream()
-    replacement = {
-        id(value): getattr(ours, name)
+    # (upstream's object, ours) for the module and each name it defines.
+    pairs = [(upstream, ours)] + [
+        (value, getattr(ours, name))
         for name, value in vars(upstream).items()
         if _swappable(value)
         and getattr(value, "__module__", None) == UPSTREAM
         and hasattr(ours, name)
-    }
+    ]
+    replacement = {id(old): new for old, new in pairs}
+    _swap.reverse = {id(new): old for old, new in pairs}
     _swap.upstream = upstream
+    _swap.preexisting = set(sys.modules)
     sys.modules[UPSTREAM] = ours
     tornado.http1connection = ours
 
     for module in list(sys.modules.values()):
         if module is None or module is ours or module is upstream:
+            continue
+        if getattr(module, "__name__", "").startswith("tornado_h1"):
             continue
         namespace = getattr(module, "__dict__", None)
         if not isinstance(namespace, dict):
@@ -129,6 +142,17 @@ def uninstall() -> None:
     tornado.http1connection = upstream
     for module, name, value in reversed(_swap.rebound):
         module.__dict__[name] = value
+    # Modules imported while we were installed took our objects by name.
+    for modname, module in list(sys.modules.items()):
+        if modname in _swap.preexisting or modname.startswith("tornado_h1"):
+            continue
+        namespace = getattr(module, "__dict__", None)
+        if not isinstance(namespace, dict):
+            continue
+        for name, value in list(namespace.items()):
+            old = _swap.reverse.get(id(value)) if _swappable(value) else None
+            if old is not None:
+                namespace[name] = old
     for value in _swap.relabelled:
         value.__module__ = _OURS
     _swap.rebound.clear()

@@ -47,9 +47,10 @@ def split_head(data: bytes) -> tuple[str, HTTPHeaders]:
         text = text.lstrip("\r\n")
     eol = text.find("\n")
     if eol < 0:
-        # Only possible for a head that was nothing but empty lines; the
-        # start-line parser rejects the empty string.
-        return "", HTTPHeaders()
+        # Never the case for a head cut by the driver, which always ends in
+        # LF. For other callers, keep upstream's reading: the last character
+        # is taken as the field section.
+        return text[:-1].rstrip("\r"), parse_fields(text[-1:])
     # A start line may end in CRLF or a bare LF (RFC 9112 §2.2). Upstream
     # also drops further CRs before the LF; so do we, to stay exact.
     start_line = text[:eol].rstrip("\r")
@@ -84,15 +85,15 @@ def parse_fields(text: str, pos: int = 0) -> HTTPHeaders:
         if lf < 0:
             line, pos = text[pos:], end
         else:
-            line, pos = text[pos:lf], lf + 1
+            # The line ends in LF, or CRLF: drop the CR too (RFC 9112 §2.2).
+            line = text[pos : lf - 1] if text[lf - 1 : lf] == "\r" else text[pos:lf]
+            pos = lf + 1
         _parse_field_line(headers, line)
     return headers
 
 
 def _parse_field_line(headers: HTTPHeaders, line: str) -> None:
-    """The slow path for one field line (without its LF)."""
-    if line[-1:] == "\r":
-        line = line[:-1]
+    """The slow path for one field line, without its line ending."""
     if not line:
         # The empty line that ends the head.
         return

@@ -76,6 +76,12 @@ _YIELD_THRESHOLD = 256 * 1024
 _CHUNK_YIELD_COST = 1024
 
 
+def _is_done(future: Awaitable[Any]) -> bool:
+    """Whether an IOStream read has already completed (its data was
+    buffered). IOStream declares Awaitables but returns Futures."""
+    return isinstance(future, Future) and future.done()
+
+
 class _QuietException(Exception):
     """Raised after a delegate failure has been logged: unwinds the driver
     without logging the same failure again."""
@@ -578,7 +584,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         since_yield = 0
 
         async def next_read(reading: Awaitable[bytes]) -> bytes:
-            if gathered and not (isinstance(reading, Future) and reading.done()):
+            if gathered and not _is_done(reading):
                 data = bytes(gathered)
                 gathered.clear()
                 await self._deliver(delegate, data)

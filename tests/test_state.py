@@ -1,0 +1,267 @@
+"""The transition tables of :mod:`tornado_h1._state`.
+
+Every (state, event) pair is either in a table, and then moves to exactly the
+state the table says, or it is not, and then raises `StateError`. The tests
+enumerate all pairs, so a table entry added or dropped by mistake shows up.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+from typing import Optional
+
+import pytest
+
+from tornado_h1._state import (
+    INBOUND,
+    OUTBOUND,
+    Inbound,
+    InEvent,
+    Outbound,
+    OutEvent,
+    StateError,
+    advance_in,
+    advance_out,
+)
+
+IN_PAIRS = list(itertools.product(Inbound, InEvent))
+OUT_PAIRS = list(itertools.product(Outbound, OutEvent))
+TERMINAL = (Inbound.CLOSED, Inbound.DETACHED)
+
+# The table as it should be, written out by hand: the moves that are not
+# DETACH, CLOSE or out of a terminal state (those are checked by rule below).
+EXPECTED_IN_MOVES = {
+    (Inbound.IDLE, InEvent.START): Inbound.HEAD,
+    (Inbound.HEAD, InEvent.HEAD): Inbound.BODY,
+    (Inbound.HEAD, InEvent.INFORMATIONAL): Inbound.IDLE,
+    (Inbound.HEAD, InEvent.END): Inbound.DONE,
+    (Inbound.BODY, InEvent.END): Inbound.DONE,
+}
+
+EXPECTED_OUT = {
+    (Outbound.IDLE, OutEvent.HEAD): Outbound.BODY,
+    (Outbound.BODY, OutEvent.HEAD): Outbound.BODY,
+    (Outbound.IDLE, OutEvent.FINISH): Outbound.DONE,
+    (Outbound.BODY, OutEvent.FINISH): Outbound.DONE,
+    (Outbound.DONE, OutEvent.FINISH): Outbound.DONE,
+    (Outbound.DONE, OutEvent.HEAD): Outbound.DONE,
+}
+
+
+def _expected_in(state: Inbound, event: InEvent) -> Optional[Inbound]:
+    if state in TERMINAL:
+        return state
+    if event is InEvent.DETACH:
+        return Inbound.DETACHED
+    if event is InEvent.CLOSE:
+        return Inbound.CLOSED
+    return EXPECTED_IN_MOVES.get((state, event))
+
+
+def test_tables_hold_only_known_states_and_events() -> None:
+    for (state, event), target in INBOUND.items():
+        assert isinstance(state, Inbound)
+        assert isinstance(event, InEvent)
+        assert isinstance(target, Inbound)
+    for (state, event), target in OUTBOUND.items():
+        assert isinstance(state, Outbound)
+        assert isinstance(event, OutEvent)
+        assert isinstance(target, Outbound)
+
+
+@pytest.mark.parametrize(
+    "state, event", IN_PAIRS, ids=[f"{s.name}-{e.name}" for s, e in IN_PAIRS]
+)
+def test_inbound_pair(state: Inbound, event: InEvent) -> None:
+    expected = _expected_in(state, event)
+    assert INBOUND.get((state, event)) is expected
+    if expected is None:
+        with pytest.raises(StateError) as info:
+            advance_in(state, event)
+        assert str(info.value) == f"inbound {state.name} cannot take {event.name}"
+        # Raised without the KeyError as context: it is not a lookup bug.
+        assert info.value.__suppress_context__
+    else:
+        assert advance_in(state, event) is expected
+
+
+def test_inbound_illegal_pairs_by_hand() -> None:
+    # A few that a driver bug could plausibly attempt.
+    for state, event in [
+        (Inbound.IDLE, InEvent.HEAD),
+        (Inbound.IDLE, InEvent.END),
+        (Inbound.IDLE, InEvent.INFORMATIONAL),
+        (Inbound.HEAD, InEvent.START),
+        (Inbound.BODY, InEvent.START),
+        (Inbound.BODY, InEvent.HEAD),
+        (Inbound.BODY, InEvent.INFORMATIONAL),
+        (Inbound.DONE, InEvent.START),
+        (Inbound.DONE, InEvent.HEAD),
+        (Inbound.DONE, InEvent.END),
+        (Inbound.DONE, InEvent.INFORMATIONAL),
+    ]:
+        with pytest.raises(StateError):
+            advance_in(state, event)
+    illegal = [pair for pair in IN_PAIRS if pair not in INBOUND]
+    assert len(illegal) == 11
+
+
+@pytest.mark.parametrize(
+    "state, event", OUT_PAIRS, ids=[f"{s.name}-{e.name}" for s, e in OUT_PAIRS]
+)
+def test_outbound_pair(state: Outbound, event: OutEvent) -> None:
+    expected = EXPECTED_OUT.get((state, event))
+    assert OUTBOUND.get((state, event)) is expected
+    if expected is None:
+        with pytest.raises(StateError):
+            advance_out(state, event)
+    else:
+        assert advance_out(state, event) is expected
+
+
+class _Bogus(enum.Enum):
+    WRITE = "write"
+
+
+def test_outbound_table_is_total() -> None:
+    # Upstream tolerates a second head and a second finish(), so every pair
+    # is legal; only values outside the enums are refused.
+    assert set(OUTBOUND) == set(OUT_PAIRS)
+    with pytest.raises(StateError) as info:
+        advance_out(Outbound.DONE, _Bogus.WRITE)  # type: ignore[arg-type]
+    assert str(info.value) == "outbound DONE cannot take WRITE"
+    with pytest.raises(StateError):
+        advance_in(Inbound.IDLE, _Bogus.WRITE)  # type: ignore[arg-type]
+
+
+def test_state_error_is_a_runtime_error() -> None:
+    assert issubclass(StateError, RuntimeError)
+
+
+@pytest.mark.parametrize("terminal", TERMINAL, ids=lambda s: s.name)
+def test_terminal_states_absorb(terminal: Inbound) -> None:
+    state = terminal
+    for event in list(InEvent) * 2:
+        state = advance_in(state, event)
+        assert state is terminal
+    # ...and nothing leads out of them in the table.
+    assert {INBOUND[(terminal, event)] for event in InEvent} == {terminal}
+
+
+@pytest.mark.parametrize("state", list(Inbound), ids=lambda s: s.name)
+def test_detach_and_close_from_anywhere(state: Inbound) -> None:
+    if state in TERMINAL:
+        assert advance_in(state, InEvent.CLOSE) is state
+        assert advance_in(state, InEvent.DETACH) is state
+    else:
+        assert advance_in(state, InEvent.CLOSE) is Inbound.CLOSED
+        assert advance_in(state, InEvent.DETACH) is Inbound.DETACHED
+
+
+def _walk_in(events: list[InEvent], start: Inbound = Inbound.IDLE) -> list[Inbound]:
+    states = [start]
+    for event in events:
+        states.append(advance_in(states[-1], event))
+    return states
+
+
+def _walk_out(events: list[OutEvent]) -> list[Outbound]:
+    states = [Outbound.IDLE]
+    for event in events:
+        states.append(advance_out(states[-1], event))
+    return states
+
+
+def test_lifecycle_with_body() -> None:
+    # Server: read a request head and body; write the response; finish.
+    assert _walk_in([InEvent.START, InEvent.HEAD, InEvent.END]) == [
+        Inbound.IDLE,
+        Inbound.HEAD,
+        Inbound.BODY,
+        Inbound.DONE,
+    ]
+    assert _walk_out([OutEvent.HEAD, OutEvent.FINISH]) == [
+        Outbound.IDLE,
+        Outbound.BODY,
+        Outbound.DONE,
+    ]
+
+
+def test_lifecycle_without_body_then_close() -> None:
+    states = _walk_in([InEvent.START, InEvent.END, InEvent.CLOSE, InEvent.START])
+    assert states == [
+        Inbound.IDLE,
+        Inbound.HEAD,
+        Inbound.DONE,
+        Inbound.CLOSED,
+        Inbound.CLOSED,
+    ]
+
+
+def test_lifecycle_detached_in_headers_received() -> None:
+    # A WebSocket handshake: the delegate detaches after the head.
+    states = _walk_in([InEvent.START, InEvent.DETACH, InEvent.HEAD, InEvent.END])
+    assert states[1:] == [
+        Inbound.HEAD,
+        Inbound.DETACHED,
+        Inbound.DETACHED,
+        Inbound.DETACHED,
+    ]
+
+
+def test_finish_before_head_and_twice() -> None:
+    # An application may finish without writing headers (upstream allows
+    # it), and finish() twice is tolerated.
+    assert _walk_out([OutEvent.FINISH, OutEvent.FINISH, OutEvent.HEAD]) == [
+        Outbound.IDLE,
+        Outbound.DONE,
+        Outbound.DONE,
+        Outbound.DONE,
+    ]
+
+
+@pytest.mark.parametrize("interim", [1, 2, 10])
+def test_informational_loop(interim: int) -> None:
+    # Client: ``interim`` 1xx responses, each a head with no body, then the
+    # final response with a body.
+    events = [InEvent.START, InEvent.INFORMATIONAL] * interim
+    events += [InEvent.START, InEvent.HEAD, InEvent.END]
+    states = _walk_in(events)
+    assert states[: 2 * interim + 1] == [Inbound.IDLE, Inbound.HEAD] * interim + [
+        Inbound.IDLE
+    ]
+    assert states[-3:] == [Inbound.HEAD, Inbound.BODY, Inbound.DONE]
+
+
+def test_informational_requires_a_head() -> None:
+    with pytest.raises(StateError):
+        _walk_in([InEvent.START, InEvent.HEAD, InEvent.INFORMATIONAL])
+
+
+def test_every_state_reachable_and_done_reachable_from_every_live_state() -> None:
+    reachable = {Inbound.IDLE}
+    frontier = [Inbound.IDLE]
+    while frontier:
+        state = frontier.pop()
+        for event in InEvent:
+            target = INBOUND.get((state, event))
+            if target is not None and target not in reachable:
+                reachable.add(target)
+                frontier.append(target)
+    assert reachable == set(Inbound)
+    for state in (Inbound.IDLE, Inbound.HEAD, Inbound.BODY):
+        seen, frontier = {state}, [state]
+        while frontier:
+            current = frontier.pop()
+            for event in (
+                InEvent.START,
+                InEvent.HEAD,
+                InEvent.END,
+                InEvent.INFORMATIONAL,
+            ):
+                target = INBOUND.get((current, event))
+                if target is not None and target not in seen:
+                    seen.add(target)
+                    frontier.append(target)
+        assert Inbound.DONE in seen, state
