@@ -37,6 +37,8 @@ EXPECTED_IN_MOVES = {
     (Inbound.HEAD, InEvent.INFORMATIONAL): Inbound.IDLE,
     (Inbound.HEAD, InEvent.END): Inbound.DONE,
     (Inbound.BODY, InEvent.END): Inbound.DONE,
+    # A client may read another response with the same connection object.
+    (Inbound.DONE, InEvent.START): Inbound.HEAD,
 }
 
 EXPECTED_OUT = {
@@ -96,7 +98,6 @@ def test_inbound_illegal_pairs_by_hand() -> None:
         (Inbound.BODY, InEvent.START),
         (Inbound.BODY, InEvent.HEAD),
         (Inbound.BODY, InEvent.INFORMATIONAL),
-        (Inbound.DONE, InEvent.START),
         (Inbound.DONE, InEvent.HEAD),
         (Inbound.DONE, InEvent.END),
         (Inbound.DONE, InEvent.INFORMATIONAL),
@@ -104,7 +105,7 @@ def test_inbound_illegal_pairs_by_hand() -> None:
         with pytest.raises(StateError):
             advance_in(state, event)
     illegal = [pair for pair in IN_PAIRS if pair not in INBOUND]
-    assert len(illegal) == 11
+    assert len(illegal) == 10
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,9 @@ INBOUND: dict[tuple[Inbound, InEvent], Inbound] = {
     (Inbound.HEAD, InEvent.INFORMATIONAL): Inbound.IDLE,
     (Inbound.HEAD, InEvent.END): Inbound.DONE,
     (Inbound.BODY, InEvent.END): Inbound.DONE,
+    # A client may read a further response with the same object, as
+    # upstream allows.
+    (Inbound.DONE, InEvent.START): Inbound.HEAD,
     **{(state, InEvent.DETACH): Inbound.DETACHED for state in _ANY_IN},
     **{(state, InEvent.CLOSE): Inbound.CLOSED for state in _ANY_IN},
 }

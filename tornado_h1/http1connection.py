@@ -898,6 +898,7 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
         self._max_body_size = max_body_size
         self._inflated = 0
         self._decompressor: Optional[GzipDecompressor] = None
+        self._inner_closed = False
 
     def headers_received(
         self,
@@ -949,12 +950,20 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
                 self._decompressor.flush()
             except zlib.error as e:
                 # The inner delegate will not get finish(); it must get
-                # exactly one of finish() and on_connection_close().
+                # exactly one of finish() and on_connection_close(). The
+                # connection will also call our on_connection_close() for
+                # this error: that second call must not reach the inner
+                # delegate (upstream passes it on, and HTTPServer's
+                # callable adapter then fails with an ERROR log).
+                self._inner_closed = True
                 self._delegate.on_connection_close()
                 raise httputil.HTTPInputError("invalid gzip data: %s" % e) from None
         return self._delegate.finish()
 
     def on_connection_close(self) -> None:
+        if self._inner_closed:
+            return None
+        self._inner_closed = True
         return self._delegate.on_connection_close()
 
 
