@@ -25,16 +25,20 @@ from typing import NamedTuple
 from tornado.escape import native_str
 from tornado.httputil import HTTPHeaders, HTTPInputError
 
-from tornado_h1 import _abnf
+from tornado_h1 import _abnf, _versions
 
 # ---------------------------------------------------------------------------
 # Receiving a head
 # ---------------------------------------------------------------------------
 
 
-def split_head(data: bytes) -> tuple[str, HTTPHeaders]:
+def split_head(data: bytes, *, unfold: bool = False) -> tuple[str, HTTPHeaders]:
     """Split a head (as read up to and including its empty line) into the
     start-line text and the parsed header fields.
+
+    ``unfold`` replaces obs-fold line continuations with a space (RFC 9112
+    §5.2, for a user agent reading a response on releases before Tornado
+    6.6); without it, a fold is an error.
 
     Raises `HTTPInputError` for a malformed field line.
     """
@@ -54,7 +58,28 @@ def split_head(data: bytes) -> tuple[str, HTTPHeaders]:
     # A start line may end in CRLF or a bare LF (RFC 9112 §2.2). Upstream
     # also drops further CRs before the LF; so do we, to stay exact.
     start_line = text[:eol].rstrip("\r")
+    if unfold and ("\n " in text or "\n\t" in text):
+        return start_line, parse_fields(_unfold(text[eol + 1 :]))
     return start_line, parse_fields(text, eol + 1)
+
+
+def _unfold(section: str) -> str:
+    """Join obs-fold continuation lines onto the line before them, with one
+    SP between (RFC 9112 §5.2). Linear in the size of the section: each line
+    is visited once (quadratic unfolding was GHSA-pcg2-g6cj-q92c). A
+    continuation with no line before it is left alone, to be refused."""
+    lines = section.split("\n")
+    out: list[str] = []
+    for line in lines:
+        if out and out[-1] and line[:1] in (" ", "\t"):
+            body = line[:-1] if line[-1:] == "\r" else line
+            previous = out[-1]
+            if previous[-1:] == "\r":
+                previous = previous[:-1]
+            out[-1] = previous.rstrip(" \t") + " " + body.lstrip(" \t")
+        else:
+            out.append(line)
+    return "\n".join(out)
 
 
 def parse_fields(text: str, pos: int = 0) -> HTTPHeaders:
@@ -159,7 +184,7 @@ def is_chunked(headers: HTTPHeaders) -> bool:
     if "Transfer-Encoding" not in headers:
         return False
     if "Content-Length" in headers:
-        raise HTTPInputError("Message with both Transfer-Encoding and Content-Length")
+        raise HTTPInputError(_versions.CURRENT.te_with_cl_message)
     coding = headers["Transfer-Encoding"]
     if coding.lower() == "chunked":
         return True

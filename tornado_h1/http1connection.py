@@ -44,7 +44,7 @@ from tornado.escape import utf8
 from tornado.log import app_log, gen_log
 from tornado.util import GzipDecompressor
 
-from tornado_h1 import _abnf, _wire
+from tornado_h1 import _abnf, _versions, _wire
 from tornado_h1._state import (
     Inbound,
     InEvent,
@@ -74,6 +74,10 @@ _MAX_1XX_RESPONSES = 10
 # counted as _CHUNK_YIELD_COST bytes, since tiny chunks cost per chunk.
 _YIELD_THRESHOLD = 256 * 1024
 _CHUNK_YIELD_COST = 1024
+
+# What depends on the installed Tornado release (see tornado_h1._versions).
+_COALESCE_CHUNKS = _versions.CURRENT.coalesce_chunks
+_UNFOLD_RESPONSES = _versions.CURRENT.unfold_responses
 
 
 def _is_done(future: Awaitable[Any]) -> bool:
@@ -345,7 +349,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                 if head is None:
                     self.close()
                     return False
-                start_text, headers = _wire.split_head(head)
+                start_text, headers = _wire.split_head(
+                    head, unfold=self.is_client and _UNFOLD_RESPONSES
+                )
                 start_line: _StartLine
                 if self.is_client:
                     start_line = httputil.parse_response_start_line(start_text)
@@ -616,7 +622,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             while size:
                 data = await next_read(stream.read_bytes(min(size, step), partial=True))
                 size -= len(data)
-                if not gathered and len(data) == step:
+                if not gathered and (len(data) == step or not _COALESCE_CHUNKS):
                     await self._deliver(delegate, data)
                 else:
                     gathered += data
