@@ -59,6 +59,10 @@ field_line = re.compile(f"([{TCHAR}]+):[ \t]*({FIELD_VALUE})[ \t]*\r?\n")
 # the end of the head is LF, optional CR, LF.
 head_end = re.compile(b"\r?\n\r?\n")
 
+# RFC 9112 §2.2: empty lines a server may skip before a request line,
+# each a CRLF or a bare LF (never a lone CR).
+empty_lines = re.compile(r"(?:\r?\n)*")
+
 # RFC 9112 §6.3 and RFC 9110 §8.6:  Content-Length = 1*DIGIT
 # ASCII digits only: str.isdigit() and int() would also take other scripts'
 # digits, signs and underscores (GHSA-qppv-j76h-2rpx).

@@ -20,10 +20,10 @@ Tornado's own tests match them in logs.
 from __future__ import annotations
 
 import enum
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from tornado.escape import native_str
-from tornado.httputil import HTTPHeaders, HTTPInputError
+from tornado.httputil import HTTPHeaders, HTTPInputError, _normalize_header
 
 from tornado_h1 import _abnf, _versions
 
@@ -46,18 +46,22 @@ def split_head(data: bytes, *, unfold: bool = False) -> tuple[str, HTTPHeaders]:
     # and the validation below sees every byte as it was sent.
     text = data.decode("latin1")
     # RFC 9112 §2.2: a server SHOULD ignore at least one empty line before a
-    # request line (some clients send an extra CRLF after a POST body).
+    # request line (some clients send an extra CRLF after a POST body). Only
+    # whole empty lines: a bare CR is never a line break here (upstream also
+    # drops lone CRs; a CR that one parser ignores and another honours is
+    # how heads get split differently).
     if text[:1] in ("\r", "\n"):
-        text = text.lstrip("\r\n")
+        text = text[_abnf.empty_lines.match(text).end() :]  # type: ignore[union-attr]
     eol = text.find("\n")
     if eol < 0:
         # Never the case for a head cut by the driver, which always ends in
         # LF. For other callers, keep upstream's reading: the last character
         # is taken as the field section.
-        return text[:-1].rstrip("\r"), parse_fields(text[-1:])
-    # A start line may end in CRLF or a bare LF (RFC 9112 §2.2). Upstream
-    # also drops further CRs before the LF; so do we, to stay exact.
-    start_line = text[:eol].rstrip("\r")
+        return text[:-1], parse_fields(text[-1:])
+    # A start line ends in CRLF or a bare LF (RFC 9112 §2.2). Only that one
+    # CR is dropped: any other CR stays and the start-line parser refuses it
+    # (upstream strips every trailing CR; RFC 9112 §2.2 forbids bare CR).
+    start_line = text[: eol - 1] if text[eol - 1 : eol] == "\r" else text[:eol]
     if unfold and ("\n " in text or "\n\t" in text):
         return start_line, parse_fields(_unfold(text[eol + 1 :]))
     return start_line, parse_fields(text, eol + 1)
@@ -91,6 +95,7 @@ def parse_fields(text: str, pos: int = 0) -> HTTPHeaders:
     precise error.
     """
     headers = HTTPHeaders()
+    repeated: set[str] = set()
     match = _abnf.field_line.match
     end = len(text)
     while pos < end:
@@ -101,7 +106,7 @@ def parse_fields(text: str, pos: int = 0) -> HTTPHeaders:
         # The pattern has validated the line, so a first occurrence is
         # stored without HTTPHeaders.add() validating it a second time.
         if name in headers:
-            headers.add(name, value)
+            _add_repeat(headers, name, value, repeated)
         else:
             headers[name] = value
         pos = m.end()
@@ -113,11 +118,38 @@ def parse_fields(text: str, pos: int = 0) -> HTTPHeaders:
             # The line ends in LF, or CRLF: drop the CR too (RFC 9112 §2.2).
             line = text[pos : lf - 1] if text[lf - 1 : lf] == "\r" else text[pos:lf]
             pos = lf + 1
-        _parse_field_line(headers, line)
+        _parse_field_line(headers, line, repeated)
+    if repeated:
+        _join_repeats(headers, repeated)
     return headers
 
 
-def _parse_field_line(headers: HTTPHeaders, line: str) -> None:
+# Before the fix for CVE-2025-67725 (Tornado 6.5.x), HTTPHeaders.add()
+# re-joins a field's combined value on every repeat: quadratic in the number
+# of repeats. On those releases a repeat is appended to the per-name list,
+# and each combined value is joined once, after the last line.
+_ADD_IS_LINEAR = hasattr(HTTPHeaders(), "_combined_cache")
+
+
+def _add_repeat(
+    headers: HTTPHeaders, name: str, value: str, repeated: set[str]
+) -> None:
+    if _ADD_IS_LINEAR:
+        headers.add(name, value)
+        return
+    norm = _normalize_header(name)
+    internals: Any = headers
+    internals._as_list[norm].append(value)
+    repeated.add(norm)
+
+
+def _join_repeats(headers: HTTPHeaders, repeated: set[str]) -> None:
+    internals: Any = headers
+    for norm in repeated:
+        internals._dict[norm] = ",".join(internals._as_list[norm])
+
+
+def _parse_field_line(headers: HTTPHeaders, line: str, repeated: set[str]) -> None:
     """The slow path for one field line, without its line ending."""
     if not line:
         # The empty line that ends the head.
@@ -140,7 +172,10 @@ def _parse_field_line(headers: HTTPHeaders, line: str) -> None:
     value = value.strip(" \t")
     if _abnf.field_value.fullmatch(value) is None:
         raise HTTPInputError("Invalid header value %r" % value)
-    headers.add(name, value)
+    if name in headers:
+        _add_repeat(headers, name, value, repeated)
+    else:
+        headers[name] = value
 
 
 # ---------------------------------------------------------------------------
@@ -222,6 +257,10 @@ class Body(enum.Enum):
     UNTIL_CLOSE = "until close"  # everything until the server closes
 
 
+# 10**18 bytes: an exabyte, past any max_body_size.
+_MAX_LENGTH_DIGITS = 18
+
+
 class Framing(NamedTuple):
     kind: Body
     length: int = 0
@@ -253,12 +292,14 @@ def body_framing(
                 raise HTTPInputError("Multiple unequal Content-Lengths: %r" % value)
             headers["Content-Length"] = value = pieces[0]
         # Step 5: anything but 1*DIGIT is unrecoverable.
-        try:
-            length = parse_decimal(value)
-        except ValueError:
-            raise HTTPInputError(
-                "Only integer Content-Length is allowed: %s" % value
-            ) from None
+        if _abnf.content_length.fullmatch(value) is None:
+            raise HTTPInputError("Only integer Content-Length is allowed: %s" % value)
+        # More digits than any real body needs is too long before int() is
+        # asked to convert them (thousands of digits cost time, and Python
+        # refuses more than 4300).
+        if len(value) > _MAX_LENGTH_DIGITS:
+            raise HTTPInputError("Content-Length too long")
+        length = int(value)
         if length > max_body_size:
             raise HTTPInputError("Content-Length too long")
     # Steps 3 and 4: Transfer-Encoding (and its conflict with Content-Length).
