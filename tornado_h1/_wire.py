@@ -23,7 +23,13 @@ import enum
 from typing import Any, NamedTuple
 
 from tornado.escape import native_str
-from tornado.httputil import HTTPHeaders, HTTPInputError, _normalize_header
+from tornado.httputil import (
+    HTTPHeaders,
+    HTTPInputError,
+    RequestStartLine,
+    _normalize_header,
+    parse_request_start_line,
+)
 
 from tornado_h1 import _abnf, _versions
 
@@ -176,6 +182,26 @@ def _parse_field_line(headers: HTTPHeaders, line: str, repeated: set[str]) -> No
         _add_repeat(headers, name, value, repeated)
     else:
         headers[name] = value
+
+
+_request_lines: dict[str, RequestStartLine] = {}
+
+
+def request_line(text: str) -> RequestStartLine:
+    """Tornado's own request-line parser, behind a small cache.
+
+    Clients repeat the same few request lines (``GET / HTTP/1.1``), and the
+    parsed line is an immutable named tuple, so one parse can serve many
+    requests. Errors are not cached. The cache holds at most 256 lines; when
+    full it is simply emptied.
+    """
+    parsed = _request_lines.get(text)
+    if parsed is None:
+        parsed = parse_request_start_line(text)
+        if len(_request_lines) >= 256:
+            _request_lines.clear()
+        _request_lines[text] = parsed
+    return parsed
 
 
 # ---------------------------------------------------------------------------
@@ -352,20 +378,37 @@ def encode_head(start_line: bytes, headers: HTTPHeaders) -> bytes:
     """Serialize a start line and fields, ending with the empty line.
 
     Raises `ValueError` if any line would contain CR or LF (that would let a
-    value start a new field or a new message: response splitting).
+    value start a new field or a new message: response splitting), and
+    `UnicodeEncodeError` for a field that is not latin-1.
     """
-    parts = [start_line]
-    for name, value in headers.get_all():
-        if type(name) is not str:
-            name = native_str(name)
-        if type(value) is not str:
-            value = native_str(value)
-        parts.append(f"{name}: {value}".encode("latin1"))
-    for line in parts:
+    lines = [
+        f"{name}: {value}"
+        if type(name) is str and type(value) is str
+        else f"{native_str(name)}: {native_str(value)}"
+        for name, value in headers.get_all()
+    ]
+    # One join, one scan and one encode for the whole field section; only
+    # when something is wrong are the lines looked at one by one, so that
+    # the error names the first bad line, start line included.
+    fields = "\r\n".join(lines)
+    if "\r" in fields or "\n" in fields or b"\r" in start_line or b"\n" in start_line:
+        _refuse_line_break(start_line, lines)
+    try:
+        encoded = fields.encode("latin1")
+    except UnicodeEncodeError:
+        for line in lines:
+            line.encode("latin1")
+        raise
+    if lines:
+        return b"%b\r\n%b\r\n\r\n" % (start_line, encoded)
+    return start_line + b"\r\n\r\n"
+
+
+def _refuse_line_break(start_line: bytes, lines: list[str]) -> None:
+    encoded = [start_line] + [line.encode("latin1") for line in lines]
+    for line in encoded:
         if _abnf.cr_or_lf.search(line) is not None:
             raise ValueError("Illegal characters (CR or LF) in header: %r" % line)
-    parts.append(b"\r\n")
-    return b"\r\n".join(parts)
 
 
 def frame_chunk(chunk: bytes) -> bytes:

@@ -357,7 +357,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                     start_line = httputil.parse_response_start_line(start_text)
                     self._close_after = False
                 else:
-                    start_line = httputil.parse_request_start_line(start_text)
+                    start_line = _wire.request_line(start_text)
                     self._request_line = start_line
                     self._request_headers = headers
                     self._close_after = not _wire.keeps_alive(
@@ -756,7 +756,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             request = self._request_line
             assert request is not None
             assert self._request_headers is not None
-            first = utf8("HTTP/1.1 %d %s" % (start_line[1], start_line[2]))
+            first = ("HTTP/1.1 %d %s" % (start_line[1], start_line[2])).encode()
             self._chunking = _wire.response_chunked(
                 request.version, request.method, start_line.code, headers
             )
