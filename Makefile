@@ -1,8 +1,9 @@
 # tornado_h1 — everyday commands. Needs only python3 (3.11 preferred), pip, make.
 #
 #   make demo       run the demo server with tornado_h1 swapped in
-#   make test       ruff, mypy --strict, vermin, Tornado's own suite, pytest
-#   make lint | typecheck | vermin | compat | pytest | docs
+#   make test       ruff, mypy --strict, vermin, Tornado's own suite, the
+#                   matrix of Tornado releases, pytest
+#   make lint | typecheck | vermin | compat | matrix | pytest | docs
 #   make clean       remove build output and caches (keeps .venv)
 #   make distclean   clean, and remove .venv too
 #
@@ -22,7 +23,7 @@ STAMP_TEST := $(VENV)/.installed
 STAMP_DEV := $(VENV)/.installed-dev
 
 .NOTPARALLEL:
-.PHONY: help demo test lint typecheck vermin compat pytest docs clean distclean
+.PHONY: help demo test lint typecheck vermin compat matrix pytest docs clean distclean
 
 help:
 	@echo "make demo   - serve the demo app on http://127.0.0.1:8888/ using tornado_h1"
@@ -46,7 +47,7 @@ demo: $(STAMP_TEST)
 # The order matters: CI reads the last line of output, which must be
 # pytest's summary, so pytest runs last and prints its coverage table
 # (pytest-cov) before that line. .NOTPARALLEL keeps that order under -j.
-test: lint typecheck vermin compat pytest
+test: lint typecheck vermin compat matrix pytest
 
 lint: $(STAMP_DEV)
 	@echo "== ruff"
@@ -63,6 +64,12 @@ vermin: $(STAMP_DEV)
 compat: $(STAMP_TEST)
 	@echo "== Tornado's own test suite with tornado_h1 installed"
 	@$(BIN)/python -m tornado_h1.compat
+
+# One virtualenv per Tornado release under .matrix/ (made once, then reused;
+# about 2.5 minutes in all). Writes compat/matrix.md and .matrix/matrix.json.
+matrix: $(STAMP_TEST)
+	@echo "== Tornado 6.2 to 6.6.1, each release's own suite with tornado_h1"
+	@$(BIN)/python compat/matrix.py $(MATRIX_ARGS)
 
 pytest: $(STAMP_TEST)
 	@echo "== pytest"

@@ -9,12 +9,17 @@ and :class:`SimpleAsyncHTTPClient` without patching anything.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tornado_h1._install import install, installed, is_installed, uninstall
-from tornado_h1.http1connection import (
-    HTTP1Connection,
-    HTTP1ConnectionParameters,
-    HTTP1ServerConnection,
-)
+
+if TYPE_CHECKING:
+    from tornado_h1._subclasses import HTTPServer, SimpleAsyncHTTPClient
+    from tornado_h1.http1connection import (
+        HTTP1Connection,
+        HTTP1ConnectionParameters,
+        HTTP1ServerConnection,
+    )
 
 __version__ = "0.1.0"
 
@@ -33,8 +38,17 @@ __all__ = [
 
 
 def __getattr__(name: str) -> object:
-    # The substitutes import tornado.httpserver and tornado.simple_httpclient;
-    # load them only when asked for, so that ``import tornado_h1`` stays light.
+    # Everything heavier than install() is loaded on first use, so that
+    # ``import tornado_h1`` (say, by the pytest plugin without its flag)
+    # imports no Tornado module at all.
+    if name in (
+        "HTTP1Connection",
+        "HTTP1ConnectionParameters",
+        "HTTP1ServerConnection",
+    ):
+        from tornado_h1 import http1connection
+
+        return getattr(http1connection, name)
     if name in ("HTTPServer", "SimpleAsyncHTTPClient"):
         from tornado_h1 import _subclasses
 

@@ -37,6 +37,18 @@ class Behaviour(NamedTuple):
     #: The log message for Transfer-Encoding together with Content-Length.
     #: Pinned by ``simple_httpclient_test.ChunkedWithContentLengthTest``.
     te_with_cl_message: str
+    #: Treat an ``HTTPInputError`` raised while a delegate runs as an
+    #: application error: logged to ``app_log`` as ``Uncaught exception``, the
+    #: connection closed without a 400 (releases before 6.5.2, whose delegate
+    #: guard converted every exception). From 6.5.2 on it is malformed input:
+    #: ``gen_log`` INFO ``Malformed HTTP message``, and a 400 on a server. In
+    #: tornado_h1 the gzip decoder is the delegate that raises it (bad gzip,
+    #: no progress, inflated past ``max_body_size``); either way the
+    #: connection is closed. Pinned by ``httpclient_test.HTTPClientCommonTestCase
+    #: .test_invalid_gzip`` (``ExpectLog(app_log, "Uncaught exception|...")``
+    #: before 6.5.2, ``ExpectLog(gen_log, "Malformed HTTP message...")`` after)
+    #: and the same test in ``simple_httpclient_test``.
+    input_error_in_delegate_uncaught: bool
 
 
 _MESSAGE_WITH_BOTH = "Message with both Transfer-Encoding and Content-Length"
@@ -50,6 +62,16 @@ _TABLE: list[tuple[tuple[int, ...], Behaviour]] = [
             coalesce_chunks=True,
             unfold_responses=False,
             te_with_cl_message=_MESSAGE_WITH_BOTH,
+            input_error_in_delegate_uncaught=False,
+        ),
+    ),
+    (
+        (6, 5, 2),
+        Behaviour(
+            coalesce_chunks=False,
+            unfold_responses=True,
+            te_with_cl_message=_MESSAGE_WITH_BOTH,
+            input_error_in_delegate_uncaught=False,
         ),
     ),
     (
@@ -58,6 +80,7 @@ _TABLE: list[tuple[tuple[int, ...], Behaviour]] = [
             coalesce_chunks=False,
             unfold_responses=True,
             te_with_cl_message=_MESSAGE_WITH_BOTH,
+            input_error_in_delegate_uncaught=True,
         ),
     ),
     (
@@ -66,6 +89,7 @@ _TABLE: list[tuple[tuple[int, ...], Behaviour]] = [
             coalesce_chunks=False,
             unfold_responses=True,
             te_with_cl_message=_RESPONSE_WITH_BOTH,
+            input_error_in_delegate_uncaught=True,
         ),
     ),
 ]

@@ -78,6 +78,7 @@ _CHUNK_YIELD_COST = 1024
 # What depends on the installed Tornado release (see tornado_h1._versions).
 _COALESCE_CHUNKS = _versions.CURRENT.coalesce_chunks
 _UNFOLD_RESPONSES = _versions.CURRENT.unfold_responses
+_INPUT_ERRORS_PASS_GUARD = not _versions.CURRENT.input_error_in_delegate_uncaught
 
 
 def _is_done(future: Awaitable[Any]) -> bool:
@@ -99,7 +100,9 @@ class _ExceptionLoggingContext:
     `~tornado.httputil.HTTPInputError` is logged to ``logger`` as
     ``Uncaught exception`` and replaced by `_QuietException`.
     `~tornado.httputil.HTTPInputError` passes through, so that bad input
-    from the peer becomes a 400 rather than an application error."""
+    from the peer becomes a 400 rather than an application error (on
+    Tornado 6.5.2 and later; earlier releases treat it like any other
+    exception, see `tornado_h1._versions`)."""
 
     def __init__(self, logger: logging.Logger) -> None:
         self.logger = logger
@@ -113,7 +116,9 @@ class _ExceptionLoggingContext:
         value: Optional[BaseException],
         tb: Optional[types.TracebackType],
     ) -> None:
-        if value is None or isinstance(value, httputil.HTTPInputError):
+        if value is None:
+            return
+        if _INPUT_ERRORS_PASS_GUARD and isinstance(value, httputil.HTTPInputError):
             return
         assert typ is not None
         self.logger.error("Uncaught exception", exc_info=(typ, value, tb))
