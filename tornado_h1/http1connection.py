@@ -530,17 +530,15 @@ class HTTP1Connection(httputil.HTTPConnection):
         finally:
             link.disarm()
             self._deadline_waiter = None
-        if self._expired and not task.done():
+        if not self._expired:
+            task.result()  # the reader's own outcome, errors included
+            return True
+        if not task.done():
             task.add_done_callback(_swallow_closed)
-            gen_log.info("Timeout reading body from %s", self.context)
-            return False
-        if self._expired:
-            exc = task.exception()
-            if exc is None or isinstance(exc, iostream.StreamClosedError):
-                gen_log.info("Timeout reading body from %s", self.context)
-                return False
-        task.result()
-        return True
+        elif not isinstance(task.exception(), (type(None), iostream.StreamClosedError)):
+            task.result()  # it failed for another reason before the deadline
+        gen_log.info("Timeout reading body from %s", self.context)
+        return False
 
     def _on_deadline(self) -> None:
         """The timer expired while we waited for a head or a body."""
