@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import tornado
+from tornado.httputil import HTTPHeaders
 
 
 class Behaviour(NamedTuple):
@@ -103,6 +104,13 @@ def behaviour_for(version_info: tuple[int, ...]) -> Behaviour:
             return behaviour
     return _TABLE[-1][1]
 
+
+#: Not a behaviour but a cost: before the fix for CVE-2025-67725 (6.5.x),
+#: ``HTTPHeaders.add()`` re-joins a field's combined value on every repeat,
+#: which is quadratic in the number of repeats; tornado_h1 then fills the
+#: per-name lists itself (``_wire._add_repeat``). Detected from the class,
+#: since the fix is what matters, not the release number.
+HEADERS_ADD_IS_LINEAR = hasattr(HTTPHeaders(), "_combined_cache")
 
 #: The behaviour of the installed Tornado, read once at import.
 CURRENT = behaviour_for(tuple(tornado.version_info))

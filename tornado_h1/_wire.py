@@ -130,17 +130,13 @@ def parse_fields(text: str, pos: int = 0) -> HTTPHeaders:
     return headers
 
 
-# Before the fix for CVE-2025-67725 (Tornado 6.5.x), HTTPHeaders.add()
-# re-joins a field's combined value on every repeat: quadratic in the number
-# of repeats. On those releases a repeat is appended to the per-name list,
-# and each combined value is joined once, after the last line.
-_ADD_IS_LINEAR = hasattr(HTTPHeaders(), "_combined_cache")
-
-
 def _add_repeat(
     headers: HTTPHeaders, name: str, value: str, repeated: set[str]
 ) -> None:
-    if _ADD_IS_LINEAR:
+    # Where HTTPHeaders.add() is quadratic in repeats (see _versions), a
+    # repeat is appended to the per-name list, and each combined value is
+    # joined once, after the last line.
+    if _versions.HEADERS_ADD_IS_LINEAR:
         headers.add(name, value)
         return
     norm = _normalize_header(name)
