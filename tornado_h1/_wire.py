@@ -260,9 +260,9 @@ def keeps_alive(
     """
     if no_keep_alive:
         return False
-    connection = headers.get("Connection")
-    if connection is not None:
-        connection = connection.lower()
+    # ``in`` first: HTTPHeaders.get() finds a missing field by catching a
+    # KeyError, which costs more than the whole test.
+    connection = headers["Connection"].lower() if "Connection" in headers else None
     if version == "HTTP/1.1":
         return connection != "close"
     if "Content-Length" in headers or is_chunked(headers) or method in ("HEAD", "GET"):

@@ -504,8 +504,10 @@ class HTTP1Connection(httputil.HTTPConnection):
                 return _wire.NO_BODY
         else:
             status = 0
-            if headers.get("Expect") == "100-continue" and (
-                self._outbound is not Outbound.DONE
+            if (
+                "Expect" in headers
+                and headers["Expect"] == "100-continue"
+                and (self._outbound is not Outbound.DONE)
             ):
                 # RFC 9110 §10.1.1: the client waits for this before it
                 # sends the body.
