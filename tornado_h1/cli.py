@@ -9,8 +9,11 @@
 ``tornado-h1 compat [args...]``
     Run Tornado's own test suite against tornado_h1
     (same as ``python -m tornado_h1.compat``).
-``tornado-h1 bench|fuzz [args...]``
-    Reserved for tools that later versions may ship.
+``tornado-h1 bench [args...]``
+    Benchmark tornado_h1 against upstream, side by side
+    (:mod:`tornado_h1.bench`).
+``tornado-h1 fuzz [args...]``
+    Differential fuzzing against upstream (:mod:`tornado_h1.fuzz`).
 """
 
 from __future__ import annotations
@@ -35,8 +38,8 @@ PROG = "tornado-h1"
 # Subcommands whose arguments are handed, untouched, to another module's main().
 _PASSTHROUGH = {
     "compat": "run Tornado's own test suite with tornado_h1 installed",
-    "bench": "benchmarks (reserved; not in every version)",
-    "fuzz": "fuzzing (reserved; not in every version)",
+    "bench": "compare tornado_h1 with upstream side by side (see --help)",
+    "fuzz": "differential fuzzing against upstream (see --help)",
 }
 
 _SIZE_SUFFIXES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
