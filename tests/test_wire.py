@@ -1228,3 +1228,29 @@ def test_random_heads_parse_like_upstream(pieces: list[bytes]) -> None:
         # Only a lone CR may part the two, and then tornado_h1 refuses.
         assert _has_lone_cr(found.head)
         assert _refused(found.head)
+
+
+# chunk_size: RFC 9112 §7.1 ``1*HEXDIG CRLF``, at most 16 digits.
+CHUNK_SIZE_LINES = [
+    (b"0\r\n", 0),
+    (b"a\r\n", 10),
+    (b"FFff\r\n", 0xFFFF),
+    (b"0000000000000005\r\n", 5),  # 16 digits: accepted
+    (b"00000000000000005\r\n", None),  # 17 digits: refused, zeros or not
+    (b"10000000000000000\r\n", None),
+    (b"\r\n", None),
+    (b"5;ext=1\r\n", None),  # extensions are not accepted
+    (b" 5\r\n", None),
+    (b"+5\r\n", None),
+    (b"0x5\r\n", None),
+    (b"5 \r\n", None),
+]
+
+
+@pytest.mark.parametrize("line, expected", CHUNK_SIZE_LINES)
+def test_chunk_size(line: bytes, expected: Any) -> None:
+    if expected is None:
+        with pytest.raises(HTTPInputError, match="^invalid chunk size$"):
+            _wire.chunk_size(line)
+    else:
+        assert _wire.chunk_size(line) == expected

@@ -219,6 +219,27 @@ def parse_hex(text: str) -> int:
     return int(text, 16)
 
 
+# 16 hex digits: 2**64 bytes, past any max_body_size.
+_MAX_CHUNK_SIZE_DIGITS = 16
+
+
+def chunk_size(line: bytes) -> int:
+    """The size from a chunk-size line (RFC 9112 §7.1: ``1*HEXDIG CRLF``).
+
+    Stricter than upstream, which takes any run of hex digits the 64-byte
+    line allows: more than 16 digits (zeros included) is refused, so that a
+    size cannot be padded to mean something else to another parser.
+    Chunk extensions are not accepted. Raises `HTTPInputError`.
+    """
+    digits = line[:-2]
+    if len(digits) > _MAX_CHUNK_SIZE_DIGITS:
+        raise HTTPInputError("invalid chunk size")
+    try:
+        return parse_hex(digits.decode("latin1"))
+    except ValueError:
+        raise HTTPInputError("invalid chunk size") from None
+
+
 # ---------------------------------------------------------------------------
 # Connection management and framing
 # ---------------------------------------------------------------------------

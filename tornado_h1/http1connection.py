@@ -182,6 +182,7 @@ class _StreamLink:
         "persistent",
         "nodelay",
         "streak",
+        "ended",
         "_handle",
         "_handle_due",
         "_due",
@@ -195,6 +196,8 @@ class _StreamLink:
         self.nodelay = False
         # Requests served back to back without yielding to the IOLoop.
         self.streak = 0
+        # Set when a response ended the connection: nothing more is read.
+        self.ended = False
         self._handle: object = None
         self._handle_due = 0.0
         self._due = 0.0
@@ -426,8 +429,15 @@ class HTTP1Connection(httputil.HTTPConnection):
                     if over is None:
                         over = self._over = Future()
                     await over
-            if self.is_client and self._close_after:
-                self.close()
+            if self._close_after:
+                if self.is_client:
+                    self.close()
+                elif self._link is not None:
+                    # RFC 9112 §9.6: after a response that ends the
+                    # connection, no further request is processed, even one
+                    # already buffered (upstream goes on to read it from the
+                    # closed stream and hands it to the application).
+                    self._link.ended = True
             if self.stream is None:
                 return False
         except httputil.HTTPInputError as e:
@@ -455,6 +465,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         expired (the stream is then closed)."""
         self._inbound = advance_in(self._inbound, InEvent.START)
         stream = self.stream
+        if self._link is not None and self._link.ended:
+            # The previous exchange ended the connection (see _exchange).
+            raise iostream.StreamClosedError()
         # IOStream passes the pattern through re.compile(), which returns an
         # already compiled pattern unchanged: no per-request cache lookup.
         reading = cast(
@@ -623,10 +636,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 await asyncio.sleep(0)
             # chunk-size line: 1*HEXDIG CRLF (extensions are not accepted).
             line = await next_read(stream.read_until(b"\r\n", max_bytes=64))
-            try:
-                size = _wire.parse_hex(line[:-2].decode("latin1"))
-            except ValueError:
-                raise httputil.HTTPInputError("invalid chunk size") from None
+            size = _wire.chunk_size(line)
             if size == 0:
                 # last-chunk, then the empty line (no trailer section).
                 if await next_read(stream.read_bytes(2)) != b"\r\n":
