@@ -23,7 +23,7 @@ STAMP_TEST := $(VENV)/.installed
 STAMP_DEV := $(VENV)/.installed-dev
 
 .NOTPARALLEL:
-.PHONY: help demo test lint typecheck vermin compat matrix pytest docs clean distclean
+.PHONY: help demo test lint typecheck vermin compat matrix strict-modes pytest docs clean distclean
 
 help:
 	@echo "make demo   - serve the demo app on http://127.0.0.1:8888/ using tornado_h1"
@@ -47,7 +47,7 @@ demo: $(STAMP_TEST)
 # The order matters: CI reads the last line of output, which must be
 # pytest's summary, so pytest runs last and prints its coverage table
 # (pytest-cov) before that line. .NOTPARALLEL keeps that order under -j.
-test: lint typecheck vermin compat matrix pytest
+test: lint typecheck vermin compat matrix strict-modes pytest
 
 lint: $(STAMP_DEV)
 	@echo "== ruff"
@@ -70,6 +70,13 @@ compat: $(STAMP_TEST)
 matrix: $(STAMP_TEST)
 	@echo "== Tornado 6.2 to 6.6.1, each release's own suite with tornado_h1"
 	@$(BIN)/python compat/matrix.py $(MATRIX_ARGS)
+
+# As Tornado's own tox does: no assert may carry a check (-O), and no
+# bytes/str mix-up may pass silently (-bb).
+strict-modes: $(STAMP_TEST)
+	@echo "== python -O and python -bb: the wire core and the security suite"
+	@$(BIN)/python -O -m pytest -q -p no:cacheprovider --no-cov -W "ignore::pytest.PytestConfigWarning" tests/test_wire.py tests/security
+	@$(BIN)/python -bb -m pytest -q -p no:cacheprovider --no-cov tests/test_wire.py tests/security
 
 pytest: $(STAMP_TEST)
 	@echo "== pytest"
