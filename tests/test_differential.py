@@ -1032,6 +1032,9 @@ SERVER_DIFFERENCES = {
     "ending in CR CR LF is a 400 (upstream strips every trailing CR: 200)",
     "lone-cr-before-request-line": "DIFFERENCE (hardening): a lone CR before "
     "the request line is a 400 (upstream skips CRs and LFs alike: 200)",
+    "chunk-size-line-too-long": "DIFFERENCE (hardening): a chunk-size line "
+    "over 64 bytes is a 400 (upstream: IOStream's unsatisfiable read closes "
+    "the connection without an answer)",
     "cl-21-digits": "DIFFERENCE (hardening): a Content-Length of more than 18 "
     "digits is 'Content-Length too long' (400) even when its value is small "
     "(upstream: 000000000000000000005 is 5 and the request is served)",

@@ -68,6 +68,12 @@ empty_lines = re.compile(r"(?:\r?\n)*")
 # digits, signs and underscores (GHSA-qppv-j76h-2rpx).
 content_length = re.compile(f"[{DIGIT}]+")
 
+# How the driver reads a chunk-size line: up to its CRLF, or, if 64 bytes
+# pass without an LF, those 65 bytes (then refused as an invalid size). The
+# read fails on our terms, with a 400, instead of IOStream closing the
+# stream under us (which a client delegate reports as an application error).
+chunk_line = re.compile(b"\r\n|[^\n]{65}")
+
 # RFC 9112 §7.1:  chunk-size = 1*HEXDIG
 chunk_size = re.compile(f"[{HEXDIG}]+")
 

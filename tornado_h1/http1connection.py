@@ -635,7 +635,9 @@ class HTTP1Connection(httputil.HTTPConnection):
                 since_yield = 0
                 await asyncio.sleep(0)
             # chunk-size line: 1*HEXDIG CRLF (extensions are not accepted).
-            line = await next_read(stream.read_until(b"\r\n", max_bytes=64))
+            line = await next_read(
+                stream.read_until_regex(cast(bytes, _abnf.chunk_line))
+            )
             size = _wire.chunk_size(line)
             if size == 0:
                 # last-chunk, then the empty line (no trailer section).
