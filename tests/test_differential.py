@@ -89,10 +89,31 @@ def merged(events: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return out
 
 
+# IOStream names the pattern it searched for when a head is too large:
+# tornado_h1's head pattern starts with the LF (same matches, much faster
+# scan; see tornado_h1/_abnf.py), so the text differs there.
+_UPSTREAM_HEAD_END = "re.compile(b'\\r?\\n\\r?\\n')"
+_OUR_HEAD_END = "re.compile(b'\\n\\r?\\n')"
+
+
 def known_differences(outcome: dict[str, Any]) -> dict[str, Any]:
     """Rewrite an upstream outcome where tornado_h1 deliberately differs, so
     that everything else is still compared exactly. Each rule is pinned by a
     test of its own below (test_known_difference_*)."""
+    outcome = {
+        **outcome,
+        "logs": [
+            tuple(
+                part.replace(_UPSTREAM_HEAD_END, _OUR_HEAD_END)
+                if isinstance(part, str)
+                else part
+                for part in record
+            )
+            if isinstance(record, tuple)
+            else record
+            for record in outcome["logs"]
+        ],
+    }
     events: list[tuple[Any, ...]] = []
     for event in outcome["events"]:
         # Upstream bug: after a truncated gzip body, _GzipMessageDelegate
