@@ -580,7 +580,13 @@ async def test_oversized_head(pairs, impl, logs):
     assert out.recorder.events == []
     assert logs.messages("tornado.general") == [
         "Unsatisfiable read, closing connection: delimiter "
-        "re.compile(b'\\r?\\n\\r?\\n') not found within 100 bytes"
+        # IOStream quotes the pattern: tornado_h1's starts with the LF.
+        + (
+            "re.compile(b'\\n\\r?\\n')"
+            if impl == "tornado_h1"
+            else "re.compile(b'\\r?\\n\\r?\\n')"
+        )
+        + " not found within 100 bytes"
     ]
 
 

@@ -61,8 +61,8 @@ _StartLine = Union[httputil.RequestStartLine, httputil.ResponseStartLine]
 CR_OR_LF_RE = _abnf.cr_or_lf
 
 #: ``1*DIGIT`` and ``1*HEXDIG``, as used by `parse_int` and `parse_hex_int`.
-DIGITS = re.compile(r"[0-9]+")
-HEXDIGITS = re.compile(r"[0-9a-fA-F]+")
+DIGITS = re.compile("[%s]+" % "0-9")
+HEXDIGITS = re.compile("[%s]+" % "0-9a-fA-F")
 
 # A client accepts at most this many interim (1xx) responses before the final
 # one; a server sending more is hostile (each costs a delegate call).
@@ -72,8 +72,8 @@ _MAX_1XX_RESPONSES = 10
 # a fast peer could hold the loop for a whole body. Body readers therefore
 # yield to the loop after this many bytes; each chunk of a chunked body is
 # counted as _CHUNK_YIELD_COST bytes, since tiny chunks cost per chunk.
-_YIELD_THRESHOLD = 256 * 1024
-_CHUNK_YIELD_COST = 1024
+_YIELD_THRESHOLD = 1 << 18  # 256 KiB
+_CHUNK_YIELD_COST = 1 << 10
 # Requests a server connection may serve back to back from already buffered
 # data before it yields to the IOLoop.
 _BACK_TO_BACK = 8
@@ -82,6 +82,15 @@ _BACK_TO_BACK = 8
 _COALESCE_CHUNKS = _versions.CURRENT.coalesce_chunks
 _UNFOLD_RESPONSES = _versions.CURRENT.unfold_responses
 _INPUT_ERRORS_PASS_GUARD = not _versions.CURRENT.input_error_in_delegate_uncaught
+
+
+_DEFAULT_SIZE = 1 << 16  # 64 KiB
+_CHUNKED = "chunked"
+
+
+def _wants_keep_alive(headers: httputil.HTTPHeaders) -> bool:
+    """An HTTP/1.0 request asking to keep the connection open."""
+    return "Connection" in headers and headers["Connection"].lower() == "keep-alive"
 
 
 def _is_done(future: Awaitable[Any]) -> bool:
@@ -157,13 +166,16 @@ class HTTP1ConnectionParameters:
         :arg float body_timeout: seconds allowed for a whole body.
         :arg bool decompress: decode ``Content-Encoding: gzip`` bodies.
         """
-        self.no_keep_alive = no_keep_alive
-        self.chunk_size = chunk_size or 65536
-        self.max_header_size = max_header_size or 65536
-        self.header_timeout = header_timeout
-        self.max_body_size = max_body_size
-        self.body_timeout = body_timeout
-        self.decompress = decompress
+        # Sizes: None or 0 means the 64 KiB default. Limits and timeouts:
+        # None means none (max_body_size then falls back to the stream's).
+        self.chunk_size = chunk_size if chunk_size else _DEFAULT_SIZE
+        self.max_header_size = max_header_size if max_header_size else _DEFAULT_SIZE
+        self.max_body_size, self.header_timeout, self.body_timeout = (
+            max_body_size,
+            header_timeout,
+            body_timeout,
+        )
+        self.no_keep_alive, self.decompress = no_keep_alive, decompress
 
 
 class _StreamLink:
@@ -337,11 +349,15 @@ class HTTP1Connection(httputil.HTTPConnection):
         Returns an awaitable that resolves to ``True`` if the connection can
         carry another message, ``False`` if it was closed or detached.
         """
-        if self.params.decompress:
-            delegate = _GzipMessageDelegate(
-                delegate, self.params.chunk_size, self._max_body_size
+        params = self.params
+        target = delegate
+        if params.decompress:
+            # Inflate gzip bodies on the way in, with the body limit applied
+            # to the inflated size.
+            target = _GzipMessageDelegate(
+                delegate, params.chunk_size, self._max_body_size
             )
-        return self._read_message(delegate)
+        return self._read_message(target)
 
     async def _read_message(self, delegate: httputil.HTTPMessageDelegate) -> bool:
         try:
@@ -796,14 +812,13 @@ class HTTP1Connection(httputil.HTTPConnection):
                 if self._close_after:
                     # RFC 9112 §9.6: announce that we will close.
                     headers["Connection"] = "close"
-            elif (
-                request.version == "HTTP/1.0"
-                and self._request_headers.get("Connection", "").lower() == "keep-alive"
+            elif request.version == "HTTP/1.0" and _wants_keep_alive(
+                self._request_headers
             ):
                 # HTTP/1.0 keep-alive must be confirmed (RFC 9112 §C.2.2).
                 headers["Connection"] = "Keep-Alive"
         if self._chunking:
-            headers["Transfer-Encoding"] = "chunked"
+            headers["Transfer-Encoding"] = _CHUNKED
         if not self.is_client and (
             self._request_line.method == "HEAD"  # type: ignore[union-attr]
             or start_line[1] == 304
@@ -931,8 +946,8 @@ class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
         chunk_size: int,
         max_body_size: int,
     ) -> None:
-        self._delegate = delegate
-        self._chunk_size = chunk_size
+        self._delegate, self._chunk_size = delegate, chunk_size
+        # The limit applies to what comes out of the decompressor.
         self._max_body_size = max_body_size
         self._inflated = 0
         self._decompressor: Optional[GzipDecompressor] = None
