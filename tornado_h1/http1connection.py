@@ -294,12 +294,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         :arg context: anything the application wants to find again as
             ``connection.context`` (HTTPServer puts the peer address here).
         """
-        self.is_client = is_client
-        self.stream = stream
         if params is None:
             params = HTTP1ConnectionParameters()
+        self.stream, self.is_client, self.context = stream, is_client, context
         self.params = params
-        self.context = context
+        # Copied, like the limits below, so that one exchange can differ.
         self.no_keep_alive = params.no_keep_alive
         # Per-request limits; the delegate may change them in headers_received.
         self._max_body_size: int = (
