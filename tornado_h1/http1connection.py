@@ -722,8 +722,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         # Dropping the callbacks breaks reference cycles between the
         # connection, the stream and the application's handler.
         self._close_callback = None
-        if self.stream is not None:
-            self.stream.set_close_callback(None)
+        stream = self.stream
+        if stream is not None:
+            stream.set_close_callback(None)
 
     def _mark_over(self) -> None:
         self._is_over = True
