@@ -254,9 +254,7 @@ def _relay_write(done: Future[None], written: Future[None]) -> None:
     the future resolves (the close is reported by the close callback). Any
     other failure is re-raised here, inside a done-callback, where the event
     loop logs it, as upstream does."""
-    exc = written.exception()
-    if exc is not None and not isinstance(exc, iostream.StreamClosedError):
-        written.result()
+    _raise_unless_closed(written)
     if not done.done():
         done.set_result(None)
 
@@ -579,7 +577,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             task.result()  # the reader's own outcome, errors included
             return True
         if not task.done():
-            task.add_done_callback(_swallow_closed)
+            task.add_done_callback(_raise_unless_closed)
         elif not isinstance(task.exception(), (type(None), iostream.StreamClosedError)):
             task.result()  # it failed for another reason before the deadline
         gen_log.info("Timeout reading body from %s", self.context)
@@ -889,7 +887,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             )
         if self._chunking and not stream.closed():
             terminator = self._last_write = stream.write(_wire.LAST_CHUNK)
-            terminator.add_done_callback(_retrieve_write_error)
+            terminator.add_done_callback(_raise_unless_closed)
         self._outbound = advance_out(self._outbound, OutEvent.FINISH)
         if self._inbound is not Inbound.DONE:
             # The application answered before reading the whole request:
@@ -920,19 +918,13 @@ def _wake(waiter: Future[None], task: Future[Any]) -> None:
         waiter.set_result(None)
 
 
-def _swallow_closed(task: Future[Any]) -> None:
-    # A body reader abandoned at its deadline fails on the closed stream;
-    # that is expected. Anything else is a real error and is re-raised into
-    # the event loop's handler.
-    exc = task.exception()
+def _raise_unless_closed(future: Future[Any]) -> None:
+    """A done-callback for a stream write or an abandoned body reader:
+    failing on a closed stream is expected; anything else is a real error,
+    re-raised here for the event loop's handler to log."""
+    exc = future.exception()
     if exc is not None and not isinstance(exc, iostream.StreamClosedError):
-        task.result()
-
-
-def _retrieve_write_error(written: Future[None]) -> None:
-    exc = written.exception()
-    if exc is not None and not isinstance(exc, iostream.StreamClosedError):
-        written.result()
+        future.result()
 
 
 class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
