@@ -404,11 +404,19 @@ def encode_head(start_line: bytes, headers: HTTPHeaders) -> bytes:
         else f"{native_str(name)}: {native_str(value)}"
         for name, value in headers.get_all()
     ]
-    # One join, one scan and one encode for the whole field section; only
-    # when something is wrong are the lines looked at one by one, so that
-    # the error names the first bad line, start line included.
+    # One join, two counts and one encode for the whole field section: the
+    # joined text holds exactly one CR and one LF per separator unless a
+    # line has its own. Only when something is wrong are the lines looked at
+    # one by one, so that the error names the first bad line, start line
+    # included.
     fields = "\r\n".join(lines)
-    if "\r" in fields or "\n" in fields or b"\r" in start_line or b"\n" in start_line:
+    separators = len(lines) - 1 if lines else 0
+    if (
+        fields.count("\r") != separators
+        or fields.count("\n") != separators
+        or b"\r" in start_line
+        or b"\n" in start_line
+    ):
         _refuse_line_break(start_line, lines)
     try:
         encoded = fields.encode("latin1")
