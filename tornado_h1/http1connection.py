@@ -276,6 +276,35 @@ class HTTP1Connection(httputil.HTTPConnection):
     makes one per request it reads.
     """
 
+    # The state every exchange starts with is kept on the class: an instance
+    # gets its own value only when one changes, so making a connection (one
+    # per request on a server) sets a handful of attributes, not twenty.
+    _link: Optional[_StreamLink] = None
+    _inbound = Inbound.IDLE
+    _outbound = Outbound.IDLE
+    # Set when the timer expired while we waited on the stream; a body read
+    # under a deadline waits on _deadline_waiter.
+    _expired = False
+    _deadline_waiter: Optional[Future[None]] = None
+    # Set by the serving loop for every request after the first.
+    _yield_if_buffered = False
+    # Close once this exchange is over (decided from the request, or by an
+    # application that finished before the request was read).
+    _close_after = False
+    # How our outgoing body is delimited: chunked, or a byte count still
+    # owed (None: neither, the body ends when we close).
+    _chunking = False
+    _remaining: Optional[int] = None
+    _request_line: Optional[httputil.RequestStartLine] = None
+    _request_headers: Optional[httputil.HTTPHeaders] = None
+    # The stream write that must complete before the exchange is over.
+    _last_write: Optional[Future[None]] = None
+    # Resolved when the response is out (server) or the request is
+    # (client); made only if someone has to wait for it.
+    _over: Optional[Future[None]] = None
+    _is_over = False
+    _close_callback: Optional[Callable[[], None]] = None
+
     def __init__(
         self,
         stream: iostream.IOStream,
@@ -305,31 +334,6 @@ class HTTP1Connection(httputil.HTTPConnection):
             else stream.max_buffer_size
         )
         self._body_timeout: Optional[float] = params.body_timeout
-        self._link: Optional[_StreamLink] = None
-        self._inbound = Inbound.IDLE
-        self._outbound = Outbound.IDLE
-        # Set when the timer expired while we waited on the stream; a body
-        # read under a deadline waits on _deadline_waiter.
-        self._expired = False
-        self._deadline_waiter: Optional[Future[None]] = None
-        # Set by the serving loop for every request after the first.
-        self._yield_if_buffered = False
-        # Close once this exchange is over (decided from the request, or by
-        # an application that finished before the request was read).
-        self._close_after = False
-        # How our outgoing body is delimited: chunked, or a byte count
-        # still owed (None: neither, the body ends when we close).
-        self._chunking = False
-        self._remaining: Optional[int] = None
-        self._request_line: Optional[httputil.RequestStartLine] = None
-        self._request_headers: Optional[httputil.HTTPHeaders] = None
-        # The stream write that must complete before the exchange is over.
-        self._last_write: Optional[Future[None]] = None
-        # Resolved when the response is out (server) or the request is
-        # (client); made only if someone has to wait for it.
-        self._over: Optional[Future[None]] = None
-        self._is_over = False
-        self._close_callback: Optional[Callable[[], None]] = None
         stream.set_close_callback(None)
 
     # -- reading ------------------------------------------------------------
@@ -486,7 +490,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             # per piece, and for large requests malloc returning and
             # re-faulting pages each time); one IOLoop iteration lets it
             # arrive, as upstream's extra iteration between requests does.
-            await _next_iteration()
+            await _NEXT_ITERATION
         # IOStream passes the pattern through re.compile(), which returns an
         # already compiled pattern unchanged: no per-request cache lookup.
         reading = cast(
@@ -506,7 +510,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 link.streak += 1
             else:
                 link.streak = 0
-                await _next_iteration()
+                await _NEXT_ITERATION
         timeout = self.params.header_timeout
         if timeout is None:
             return await reading
@@ -925,12 +929,18 @@ def _holds_data(stream: iostream.IOStream) -> bool:
     return bool(getattr(stream, "_read_buffer_size", 0))
 
 
-@types.coroutine
-def _next_iteration() -> Generator[None, None, None]:
-    """Let the IOLoop run once before going on: ``asyncio.sleep(0)`` without
-    its two coroutine frames (an asyncio Task reschedules itself when its
-    coroutine yields None)."""
-    yield
+class _NextIteration:
+    """``await _NEXT_ITERATION`` lets the IOLoop run once before going on:
+    ``asyncio.sleep(0)`` without its two coroutine frames (an asyncio Task
+    reschedules itself when what it awaits yields None)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield
+
+
+_NEXT_ITERATION = _NextIteration()
 
 
 def _wake(waiter: Future[None], task: Future[Any]) -> None:

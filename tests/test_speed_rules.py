@@ -1,0 +1,185 @@
+"""The structural rules that make tornado_h1 fast, checked without a clock.
+
+Speed itself is measured by ``tornado-h1 bench`` (docs/performance.rst),
+never asserted here. What is asserted is that the design decisions behind
+the figures still hold: which path the code takes, how many IOLoop
+iterations it spends, what it builds. Each test fails if the rule it names
+is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from helpers import request_bytes
+from tornado import httputil
+from tornado.httputil import HTTPHeaders
+
+from tornado_h1 import _wire
+from tornado_h1 import http1connection as ours
+
+HOST = [("Host", "example.com")]
+
+
+# ------------------------------------------------------------ heads going out
+
+
+def test_valid_heads_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """encode_head looks at lines one by one only when a line break is in
+    a field (the joined section itself holds one CRLF per separator)."""
+
+    def refuse(*args: Any) -> None:
+        raise AssertionError("slow path taken for a valid head")
+
+    monkeypatch.setattr(_wire, "_refuse_line_break", refuse)
+    headers = HTTPHeaders()
+    headers["Content-Type"] = "text/plain"
+    headers["Content-Length"] = "5"
+    headers.add("Set-Cookie", "a=1")
+    headers.add("Set-Cookie", "b=2")
+    head = _wire.encode_head(b"HTTP/1.1 200 OK", headers)
+    assert head == (
+        b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n"
+        b"Set-Cookie: a=1\r\nSet-Cookie: b=2\r\n\r\n"
+    )
+    # ...and a field with its own line break still goes the slow way.
+    headers["X-Bad"] = "a\r\nb"
+    with pytest.raises(AssertionError, match="slow path"):
+        _wire.encode_head(b"HTTP/1.1 200 OK", headers)
+
+
+# ------------------------------------------------------------- heads coming in
+
+
+def test_parsed_headers_skip_httpheaders_init() -> None:
+    """The parser makes its HTTPHeaders without ``__init__`` (and its
+    ``MutableMapping.update``), in a state equal to a real empty one."""
+    assert _wire._blank_headers is not HTTPHeaders
+    made = _wire._blank_headers()
+    assert type(made) is HTTPHeaders
+    assert vars(made) == vars(HTTPHeaders())
+    _, headers = _wire.split_head(
+        b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nx-a: 2\r\n\r\n"
+    )
+    real = HTTPHeaders()
+    real.add("Host", "a")
+    real.add("X-A", "1")
+    real.add("X-A", "2")
+    assert list(headers.get_all()) == list(real.get_all())
+    assert dict(headers) == dict(real) == {"Host": "a", "X-A": "1,2"}
+
+
+def test_blank_headers_fall_back_on_unknown_state(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An HTTPHeaders whose empty state is not only empty dicts and None
+    (a Tornado the shortcut was not written for) is made the normal way."""
+    original = HTTPHeaders.__init__
+
+    def init_with_a_list(self: HTTPHeaders, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self._history = []  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(HTTPHeaders, "__init__", init_with_a_list)
+    assert _wire._blank_headers_maker() is HTTPHeaders
+
+
+def test_blank_headers_fall_back_when_they_behave_differently(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The maker tries its product against a real instance before use."""
+    original = HTTPHeaders.__init__
+
+    def init_then_mark(self: HTTPHeaders, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if not args and not kwargs:
+            # Same empty state, but the real instance starts with a field.
+            self["Server"] = "x"
+            del self["Server"]
+            self._as_list["Server"] = ["x"]  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(HTTPHeaders, "__init__", init_then_mark)
+    assert _wire._blank_headers_maker() is HTTPHeaders
+
+
+# ------------------------------------------------- between requests (server)
+
+
+@pytest.fixture
+def timeline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Records each IOLoop iteration the server spends before reading a head
+    ("pause"), between the requests its app sees."""
+    events: list[str] = []
+    original = ours._NextIteration.__await__
+
+    def counted(self: Any) -> Any:
+        events.append("pause")
+        return original(self)
+
+    monkeypatch.setattr(ours._NextIteration, "__await__", counted)
+    return events
+
+
+def _recording_app(events: list[str]) -> Any:
+    def app(request: httputil.HTTPServerRequest) -> None:
+        events.append(request.uri or "")
+        request.connection.write_headers(  # type: ignore[union-attr]
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+            HTTPHeaders({"Content-Length": "2"}),
+            b"ok",
+        )
+        request.connection.finish()  # type: ignore[union-attr]
+
+    return app
+
+
+async def test_one_iteration_before_a_request_not_yet_here(
+    serve: Any, raw_client: Any, timeline: list[str]
+) -> None:
+    """A client that waits for each response before it sends the next
+    request: the server lets the IOLoop run once before it reads (the next
+    request may be only partly here; reading at once takes it in pieces)."""
+    port = serve(_recording_app(timeline))
+    client = await raw_client(port)
+    for path in ("/1", "/2", "/3"):
+        await client.send(request_bytes("GET", path, headers=HOST))
+        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    # No pause before the first request of a connection; one before each
+    # later one (a last one, before a fourth read, may or may not be seen).
+    assert timeline[:5] == ["/1", "pause", "/2", "pause", "/3"]
+
+
+async def test_buffered_requests_are_served_back_to_back(
+    serve: Any, raw_client: Any, timeline: list[str]
+) -> None:
+    """Pipelined requests already in the stream are served without an
+    IOLoop iteration between them."""
+    port = serve(_recording_app(timeline))
+    client = await raw_client(port)
+    await client.send(
+        b"".join(
+            request_bytes("GET", path, headers=HOST) for path in ("/1", "/2", "/3")
+        )
+    )
+    for _ in range(3):
+        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    assert timeline[:3] == ["/1", "/2", "/3"]
+
+
+async def test_back_to_back_has_a_limit(
+    serve: Any, raw_client: Any, timeline: list[str]
+) -> None:
+    """After _BACK_TO_BACK buffered requests, other connections get a turn."""
+    count = ours._BACK_TO_BACK + 3
+    paths = ["/%d" % i for i in range(count)]
+    port = serve(_recording_app(timeline))
+    client = await raw_client(port)
+    await client.send(b"".join(request_bytes("GET", p, headers=HOST) for p in paths))
+    for _ in paths:
+        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    served = [event for event in timeline if event != "pause"]
+    assert served == paths
+    first_pause = timeline.index("pause")
+    # The first request, then _BACK_TO_BACK more from the buffer, then a turn.
+    assert timeline[:first_pause] == paths[: ours._BACK_TO_BACK + 1]
