@@ -183,3 +183,16 @@ async def test_back_to_back_has_a_limit(
     first_pause = timeline.index("pause")
     # The first request, then _BACK_TO_BACK more from the buffer, then a turn.
     assert timeline[:first_pause] == paths[: ours._BACK_TO_BACK + 1]
+
+
+def test_status_lines_are_cached_and_bounded() -> None:
+    """Status lines come from a small cache (servers answer with a handful
+    of statuses), emptied when full so that odd reasons cannot grow it."""
+    ours._status_lines.clear()
+    first = ours._status_line(200, "OK")
+    assert first == b"HTTP/1.1 200 OK"
+    assert ours._status_line(200, "OK") is first
+    for code in range(300, 300 + 100):
+        assert ours._status_line(code, "R") == b"HTTP/1.1 %d R" % code
+        assert len(ours._status_lines) <= 64
+    assert ours._status_line(404, "Not Found") == b"HTTP/1.1 404 Not Found"

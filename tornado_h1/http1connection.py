@@ -248,6 +248,22 @@ class _StreamLink:
         owner._on_deadline()
 
 
+_status_lines: dict[tuple[int, str], bytes] = {}
+
+
+def _status_line(code: int, reason: str) -> bytes:
+    """``HTTP/1.1 <code> <reason>`` as bytes, from a small cache: servers
+    answer with a handful of statuses. At most 64 lines are kept; when full
+    the cache is emptied. (Line breaks are refused later, by encode_head.)"""
+    line = _status_lines.get((code, reason))
+    if line is None:
+        line = ("HTTP/1.1 %d %s" % (code, reason)).encode()
+        if len(_status_lines) >= 64:
+            _status_lines.clear()
+        _status_lines[(code, reason)] = line
+    return line
+
+
 def _relay_write(done: Future[None], written: Future[None]) -> None:
     """Resolve the future we returned for a write once the stream's write
     has finished. A peer that closed meanwhile is not the writer's error:
@@ -643,11 +659,17 @@ class HTTP1Connection(httputil.HTTPConnection):
         total = 0
         since_yield = 0
 
-        async def next_read(reading: Awaitable[bytes]) -> bytes:
+        def next_read(reading: Awaitable[bytes]) -> Awaitable[bytes]:
+            # Most reads are answered from the buffer: hand back the read
+            # itself; only a read that must wait delivers what was gathered.
             if gathered and not _is_done(reading):
-                data = bytes(gathered)
-                gathered.clear()
-                await self._deliver(delegate, data)
+                return deliver_then(reading)
+            return reading
+
+        async def deliver_then(reading: Awaitable[bytes]) -> bytes:
+            data = bytes(gathered)
+            gathered.clear()
+            await self._deliver(delegate, data)
             return await reading
 
         while True:
@@ -810,7 +832,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             request = self._request_line
             assert request is not None
             assert self._request_headers is not None
-            first = ("HTTP/1.1 %d %s" % (start_line[1], start_line[2])).encode()
+            first = _status_line(start_line[1], start_line[2])
             self._chunking = _wire.response_chunked(
                 request.version, request.method, start_line.code, headers
             )
@@ -833,7 +855,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             # says.
             self._remaining = 0
         elif "Content-Length" in headers:
-            self._remaining = parse_int(headers["Content-Length"])
+            self._remaining = _wire.parse_decimal(headers["Content-Length"])
         else:
             self._remaining = None
         data = _wire.encode_head(first, headers)
