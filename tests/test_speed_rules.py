@@ -9,6 +9,7 @@ is dropped.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -121,9 +122,11 @@ def timeline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return events
 
 
-def _recording_app(events: list[str]) -> Any:
-    def app(request: httputil.HTTPServerRequest) -> None:
-        events.append(request.uri or "")
+def _recording_app(events: list[str], later: bool = False) -> Any:
+    """An app that records each request it gets and answers ``ok``: at
+    once, or (``later``) from a callback on a later IOLoop iteration."""
+
+    def respond(request: httputil.HTTPServerRequest) -> None:
         request.connection.write_headers(  # type: ignore[union-attr]
             httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
             HTTPHeaders({"Content-Length": "2"}),
@@ -131,15 +134,22 @@ def _recording_app(events: list[str]) -> Any:
         )
         request.connection.finish()  # type: ignore[union-attr]
 
+    def app(request: httputil.HTTPServerRequest) -> None:
+        events.append(request.uri or "")
+        if later:
+            asyncio.get_running_loop().call_soon(respond, request)
+        else:
+            respond(request)
+
     return app
 
 
-async def test_one_iteration_before_a_request_not_yet_here(
+async def test_one_iteration_after_answering_in_the_same_step(
     serve: Any, raw_client: Any, timeline: list[str]
 ) -> None:
     """A client that waits for each response before it sends the next
-    request: the server lets the IOLoop run once before it reads (the next
-    request may be only partly here; reading at once takes it in pieces)."""
+    request, and an app that answers at once: the server lets the IOLoop
+    run once before it reads (the client cannot have answered yet)."""
     port = serve(_recording_app(timeline))
     client = await raw_client(port)
     for path in ("/1", "/2", "/3"):
@@ -196,3 +206,32 @@ def test_status_lines_are_cached_and_bounded() -> None:
         assert ours._status_line(code, "R") == b"HTTP/1.1 %d R" % code
         assert len(ours._status_lines) <= 64
     assert ours._status_line(404, "Not Found") == b"HTTP/1.1 404 Not Found"
+
+
+async def test_no_iteration_after_answering_later(
+    serve: Any, raw_client: Any, timeline: list[str]
+) -> None:
+    """When the response went out while the serving loop waited for it (an
+    IOLoop iteration or more ago), the next request is read at once: a
+    pause would let the stream read it on its own and stop and restart
+    watching the socket."""
+    port = serve(_recording_app(timeline, later=True))
+    client = await raw_client(port)
+    for path in ("/1", "/2", "/3"):
+        await client.send(request_bytes("GET", path, headers=HOST))
+        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    assert timeline[:3] == ["/1", "/2", "/3"]
+
+
+async def test_one_iteration_after_a_request_with_a_body(
+    serve: Any, raw_client: Any, timeline: list[str]
+) -> None:
+    """After a request with a body the next one may be large too: the
+    server lets it arrive before reading, even when it answered later."""
+    port = serve(_recording_app(timeline, later=True))
+    client = await raw_client(port)
+    post = HOST + [("Content-Length", "3")]
+    for path in ("/1", "/2"):
+        await client.send(request_bytes("POST", path, headers=post, body=b"abc"))
+        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    assert timeline[:3] == ["/1", "pause", "/2"]

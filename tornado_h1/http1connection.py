@@ -195,6 +195,7 @@ class _StreamLink:
         "nodelay",
         "streak",
         "ended",
+        "pause",
         "_handle",
         "_handle_due",
         "_due",
@@ -210,6 +211,8 @@ class _StreamLink:
         self.streak = 0
         # Set when a response ended the connection: nothing more is read.
         self.ended = False
+        # Whether to yield before reading the next head (see _read_head).
+        self.pause = False
         self._handle: object = None
         self._handle_due = 0.0
         self._due = 0.0
@@ -448,6 +451,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 # Wait for the response to be written (server) before reading
                 # the next request; meanwhile, a close is reported to the
                 # application's close callback.
+                waited = False
                 if not self._is_over and self.stream is not None:
                     if not self.stream.closed():
                         self.stream.set_close_callback(self._on_connection_close)
@@ -455,6 +459,11 @@ class HTTP1Connection(httputil.HTTPConnection):
                         if over is None:
                             over = self._over = Future()
                         await over
+                        waited = True
+                if self._link is not None:
+                    # Whether to let the IOLoop run once before reading the
+                    # next request (see _read_head).
+                    self._link.pause = not waited or framing.kind is not Body.NONE
                 if self._close_after:
                     if self.is_client:
                         self.close()
@@ -499,13 +508,25 @@ class HTTP1Connection(httputil.HTTPConnection):
         if self._link is not None and self._link.ended:
             # The previous exchange ended the connection (see _exchange).
             raise iostream.StreamClosedError()
-        if self._yield_if_buffered and not _holds_data(stream):
-            # The client waited for our response before sending its next
-            # request, which may be only partly here yet. Reading it at once
-            # would take it in pieces (more recv calls, a read buffer regrown
-            # per piece, and for large requests malloc returning and
-            # re-faulting pages each time); one IOLoop iteration lets it
-            # arrive, as upstream's extra iteration between requests does.
+        link = self._link
+        if (
+            self._yield_if_buffered
+            and link is not None
+            and link.pause
+            and not _holds_data(stream)
+        ):
+            # The next request is not in the stream yet, and the client may
+            # not even have our response yet: we wrote it in this very step
+            # (a read now is a wasted recv), or the last request had a body
+            # (the next may too, and reading it at once would take it in
+            # pieces: more recv calls, a read buffer regrown per piece, and
+            # malloc returning and re-faulting pages for every 64 KiB
+            # upload). One IOLoop iteration gives it time to arrive.
+            # Otherwise (the response went out while we waited, at least an
+            # iteration ago) pausing costs more than it saves: a request
+            # that arrives during the pause is read by the stream on its
+            # own, which then stops and restarts watching the socket (two
+            # epoll_ctl calls).
             await _NEXT_ITERATION
         # IOStream passes the pattern through re.compile(), which returns an
         # already compiled pattern unchanged: no per-request cache lookup.
@@ -528,7 +549,8 @@ class HTTP1Connection(httputil.HTTPConnection):
                 link.streak = 0
                 await _NEXT_ITERATION
         timeout = self.params.header_timeout
-        if timeout is None:
+        if timeout is None or reading.done():
+            # Nothing to wait for, or no limit on the wait.
             return await reading
         link = self._stream_link()
         link.arm(self, timeout)
