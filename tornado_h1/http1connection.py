@@ -724,7 +724,10 @@ class HTTP1Connection(httputil.HTTPConnection):
                 else:
                     gathered += data
                     if len(gathered) >= step:
-                        piece = bytes(gathered[:step])
+                        # One copy out (slicing the bytearray first would
+                        # make two); the view must be gone before the del.
+                        with memoryview(gathered) as view:
+                            piece = view[:step].tobytes()
                         del gathered[:step]
                         await self._deliver(delegate, piece)
                 since_yield += len(data)
