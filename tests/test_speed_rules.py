@@ -235,3 +235,48 @@ async def test_one_iteration_after_a_request_with_a_body(
         await client.send(request_bytes("POST", path, headers=post, body=b"abc"))
         assert (await client.recv_response()).endswith(b"\r\n\r\nok")
     assert timeline[:3] == ["/1", "pause", "/2"]
+
+
+async def test_plain_requests_skip_the_framing_rules(
+    serve: Any, raw_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A request without Connection, Content-Length, Transfer-Encoding or
+    Expect (most GETs) is known to have no body from one set operation;
+    the full RFC 9112 §6.3 decision runs only for the others."""
+    decided: list[str] = []
+    original = _wire.body_framing
+
+    def counted(headers: HTTPHeaders, **kwargs: Any) -> Any:
+        decided.append(headers.get("Content-Length", "-"))
+        return original(headers, **kwargs)
+
+    monkeypatch.setattr(_wire, "body_framing", counted)
+    events: list[str] = []
+    port = serve(_recording_app(events))
+    client = await raw_client(port)
+    await client.send(request_bytes("GET", "/1", headers=HOST))
+    assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    post = HOST + [("Content-Length", "3")]
+    await client.send(request_bytes("POST", "/2", headers=post, body=b"abc"))
+    assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    assert events == ["/1", "/2"]
+    assert decided == ["3"]
+
+
+async def test_hot_delegate_calls_skip_the_context_manager(
+    serve: Any, raw_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """headers_received, data_received and finish are guarded by try/except
+    (free until something is raised), not by a with block (two calls)."""
+    entered: list[int] = []
+    monkeypatch.setattr(
+        ours._ExceptionLoggingContext, "__enter__", lambda self: entered.append(1)
+    )
+    events: list[str] = []
+    port = serve(_recording_app(events))
+    client = await raw_client(port)
+    post = HOST + [("Content-Length", "3")]
+    await client.send(request_bytes("POST", "/1", headers=post, body=b"abc"))
+    assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    assert events == ["/1"]
+    assert entered == []

@@ -346,6 +346,21 @@ def keeps_alive(
     return False
 
 
+#: The request fields that bear on persistence, framing or an interim
+#: response (RFC 9112 §9.3 and §6.3, RFC 9110 §10.1.1), as HTTPHeaders
+#: spells its keys.
+REQUEST_CONTROL_FIELDS = frozenset(
+    ("Connection", "Content-Length", "Transfer-Encoding", "Expect")
+)
+
+
+def is_plain_request(headers: HTTPHeaders) -> bool:
+    """Whether a request carries none of `REQUEST_CONTROL_FIELDS` (most
+    GETs): then it has no body and asks for no interim response, and one
+    set operation answers what would otherwise take four lookups."""
+    return REQUEST_CONTROL_FIELDS.isdisjoint(headers)
+
+
 class Body(enum.Enum):
     """How the body of a received message is delimited."""
 

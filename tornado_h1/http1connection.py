@@ -84,6 +84,12 @@ _UNFOLD_RESPONSES = _versions.CURRENT.unfold_responses
 _INPUT_ERRORS_PASS_GUARD = not _versions.CURRENT.input_error_in_delegate_uncaught
 
 
+# IOStream passes a pattern through re.compile(), which hands an already
+# compiled one back unchanged: no per-read cache lookup. (IOStream's
+# annotations say bytes, hence the casts, done once here.)
+_HEAD_END = cast(bytes, _abnf.head_end)
+_CHUNK_LINE = cast(bytes, _abnf.chunk_line)
+
 _DEFAULT_SIZE = 1 << 16  # 64 KiB
 _CHUNKED = "chunked"
 
@@ -128,13 +134,20 @@ class _ExceptionLoggingContext:
         value: Optional[BaseException],
         tb: Optional[types.TracebackType],
     ) -> None:
-        if value is None:
-            return
-        if _INPUT_ERRORS_PASS_GUARD and isinstance(value, httputil.HTTPInputError):
-            return
-        assert typ is not None
-        self.logger.error("Uncaught exception", exc_info=(typ, value, tb))
-        raise _QuietException
+        if value is not None:
+            _delegate_failed(value, self.logger)
+
+
+def _delegate_failed(error: BaseException, logger: logging.Logger = app_log) -> None:
+    """What the guard does with an exception from a delegate: returns if it
+    must go on as it is (the caller re-raises it), otherwise logs it and
+    raises `_QuietException` in its place."""
+    if _INPUT_ERRORS_PASS_GUARD and isinstance(error, httputil.HTTPInputError):
+        return
+    logger.error(
+        "Uncaught exception", exc_info=(type(error), error, error.__traceback__)
+    )
+    raise _QuietException
 
 
 # Stateless, so one instance serves every delegate call.
@@ -410,10 +423,16 @@ class HTTP1Connection(httputil.HTTPConnection):
                             self.params.no_keep_alive,
                         )
                     owed_close = True
-                    with _delegate_guard:
+                    # (The hot delegate calls are guarded by try/except, which
+                    # costs nothing until something is raised, rather than by
+                    # `with _delegate_guard`, which costs two calls.)
+                    try:
                         pending = delegate.headers_received(start_line, headers)
                         if pending is not None:
                             await pending
+                    except BaseException as e:
+                        _delegate_failed(e)
+                        raise
                     if self.stream is None:
                         # The delegate called detach(): the stream is not ours.
                         owed_close = False
@@ -445,8 +464,11 @@ class HTTP1Connection(httputil.HTTPConnection):
                         return False
                 self._inbound = advance_in(self._inbound, InEvent.END)
                 if self.is_client or self._outbound is not Outbound.DONE:
-                    with _delegate_guard:
+                    try:
                         delegate.finish()
+                    except BaseException as e:
+                        _delegate_failed(e)
+                        raise
                     owed_close = False
                 # Wait for the response to be written (server) before reading
                 # the next request; meanwhile, a close is reported to the
@@ -528,13 +550,8 @@ class HTTP1Connection(httputil.HTTPConnection):
             # own, which then stops and restarts watching the socket (two
             # epoll_ctl calls).
             await _NEXT_ITERATION
-        # IOStream passes the pattern through re.compile(), which returns an
-        # already compiled pattern unchanged: no per-request cache lookup.
-        reading = cast(
-            "Future[bytes]",
-            stream.read_until_regex(
-                cast(bytes, _abnf.head_end), max_bytes=self.params.max_header_size
-            ),
+        reading: Future[bytes] = stream.read_until_regex(  # type: ignore[assignment]
+            _HEAD_END, max_bytes=self.params.max_header_size
         )
         if self._yield_if_buffered:
             # A pipelining client (its next head is already buffered) is
@@ -575,6 +592,10 @@ class HTTP1Connection(httputil.HTTPConnection):
             if (request is not None and request.method == "HEAD") or status == 304:
                 return _wire.NO_BODY
         else:
+            if _wire.is_plain_request(headers):
+                # No field that asks for an interim response or delimits a
+                # body (most GETs): no body (RFC 9112 §6.3 step 7).
+                return _wire.NO_BODY
             status = 0
             if (
                 "Expect" in headers
@@ -645,10 +666,13 @@ class HTTP1Connection(httputil.HTTPConnection):
         # A server whose response is already finished no longer wants the
         # body: it is read (to keep framing) and dropped.
         if self.is_client or self._outbound is not Outbound.DONE:
-            with _delegate_guard:
+            try:
                 pending = delegate.data_received(data)
                 if pending is not None:
                     await pending
+            except BaseException as e:
+                _delegate_failed(e)
+                raise
 
     async def _read_fixed_body(
         self, length: int, delegate: httputil.HTTPMessageDelegate
@@ -700,9 +724,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 since_yield = 0
                 await asyncio.sleep(0)
             # chunk-size line: 1*HEXDIG CRLF (extensions are not accepted).
-            line = await next_read(
-                stream.read_until_regex(cast(bytes, _abnf.chunk_line))
-            )
+            line = await next_read(stream.read_until_regex(_CHUNK_LINE))
             size = _wire.chunk_size(line)
             if size == 0:
                 # last-chunk, then the empty line (no trailer section).
