@@ -390,137 +390,140 @@ class HTTP1Connection(httputil.HTTPConnection):
             target = _GzipMessageDelegate(
                 delegate, params.chunk_size, self._max_body_size
             )
-        return self._exchange(target)
+        return self._read_message(target)
 
-    async def _exchange(self, delegate: httputil.HTTPMessageDelegate) -> bool:
+    async def _read_message(self, delegate: httputil.HTTPMessageDelegate) -> bool:
         try:
-            # ``owed_close`` is True while the delegate has seen headers_received
-            # but neither finish() nor on_connection_close(): if we stop now it
-            # must be told the connection closed.
-            owed_close = False
-            try:
-                informational = 0
-                while True:
-                    head = await self._read_head()
-                    if head is None:
-                        self.close()
-                        return False
-                    start_text, headers = _wire.split_head(
-                        head, unfold=self.is_client and _UNFOLD_RESPONSES
-                    )
-                    start_line: _StartLine
-                    if self.is_client:
-                        start_line = httputil.parse_response_start_line(start_text)
-                        self._close_after = False
-                    else:
-                        start_line = _wire.request_line(start_text)
-                        self._request_line = start_line
-                        self._request_headers = headers
-                        self._close_after = not _wire.keeps_alive(
-                            start_line.version,
-                            start_line.method,
-                            headers,
-                            self.params.no_keep_alive,
-                        )
-                    owed_close = True
-                    # (The hot delegate calls are guarded by try/except, which
-                    # costs nothing until something is raised, rather than by
-                    # `with _delegate_guard`, which costs two calls.)
-                    try:
-                        pending = delegate.headers_received(start_line, headers)
-                        if pending is not None:
-                            await pending
-                    except BaseException as e:
-                        _delegate_failed(e)
-                        raise
-                    if self.stream is None:
-                        # The delegate called detach(): the stream is not ours.
-                        owed_close = False
-                        return False
-                    if not self.is_client:
-                        break
-                    assert isinstance(start_line, httputil.ResponseStartLine)
-                    status = start_line.code
-                    if not 100 <= status < 200:
-                        break
-                    # An interim response (RFC 9110 §15.2): no body, and the
-                    # real response follows on the same connection.
-                    if "Content-Length" in headers or "Transfer-Encoding" in headers:
-                        raise httputil.HTTPInputError(
-                            "Response code %d cannot have body" % status
-                        )
-                    if informational >= _MAX_1XX_RESPONSES:
-                        raise httputil.HTTPInputError("Too many 1xx responses")
-                    informational += 1
-                    self._inbound = advance_in(self._inbound, InEvent.INFORMATIONAL)
-                    # Until the next head arrives, the delegate is between
-                    # messages: a close now is reported by the exception alone.
-                    owed_close = False
-
-                framing = self._framing(start_line, headers)
-                if framing.kind is not Body.NONE:
-                    self._inbound = advance_in(self._inbound, InEvent.HEAD)
-                    if not await self._read_body(framing, delegate):
-                        return False
-                self._inbound = advance_in(self._inbound, InEvent.END)
-                if self.is_client or self._outbound is not Outbound.DONE:
-                    try:
-                        delegate.finish()
-                    except BaseException as e:
-                        _delegate_failed(e)
-                        raise
-                    owed_close = False
-                # Wait for the response to be written (server) before reading
-                # the next request; meanwhile, a close is reported to the
-                # application's close callback.
-                waited = False
-                if not self._is_over and self.stream is not None:
-                    if not self.stream.closed():
-                        self.stream.set_close_callback(self._on_connection_close)
-                        over = self._over
-                        if over is None:
-                            over = self._over = Future()
-                        await over
-                        waited = True
-                if self._link is not None:
-                    # Whether to let the IOLoop run once before reading the
-                    # next request (see _read_head).
-                    self._link.pause = not waited or framing.kind is not Body.NONE
-                if self._close_after:
-                    if self.is_client:
-                        self.close()
-                    elif self._link is not None:
-                        # RFC 9112 §9.6: after a response that ends the
-                        # connection, no further request is processed, even one
-                        # already buffered (upstream goes on to read it from the
-                        # closed stream and hands it to the application).
-                        self._link.ended = True
-                if self.stream is None:
-                    return False
-            except httputil.HTTPInputError as e:
-                gen_log.info("Malformed HTTP message from %s: %s", self.context, e)
-                if not self.is_client:
-                    await self.stream.write(_wire.BAD_REQUEST)
-                else:
-                    # Even a delegate that never saw a head must learn that its
-                    # response will not come, or a client request would hang.
-                    owed_close = True
-                self.close()
-                return False
-            finally:
-                if owed_close:
-                    with _delegate_guard:
-                        delegate.on_connection_close()
-                self._forget_callbacks()
-                link = self._link
-                if link is not None and not link.persistent:
-                    link.cancel()
-            return True
+            return await self._exchange(delegate)
         except _QuietException:
             # A delegate failed (logged already) and has been told of the
             # close; this exchange ends here.
             self.close()
             return False
+
+    async def _exchange(self, delegate: httputil.HTTPMessageDelegate) -> bool:
+        # ``owed_close`` is True while the delegate has seen headers_received
+        # but neither finish() nor on_connection_close(): if we stop now it
+        # must be told the connection closed.
+        owed_close = False
+        try:
+            informational = 0
+            while True:
+                head = await self._read_head()
+                if head is None:
+                    self.close()
+                    return False
+                start_text, headers = _wire.split_head(
+                    head, unfold=self.is_client and _UNFOLD_RESPONSES
+                )
+                start_line: _StartLine
+                if self.is_client:
+                    start_line = httputil.parse_response_start_line(start_text)
+                    self._close_after = False
+                else:
+                    start_line = _wire.request_line(start_text)
+                    self._request_line = start_line
+                    self._request_headers = headers
+                    self._close_after = not _wire.keeps_alive(
+                        start_line.version,
+                        start_line.method,
+                        headers,
+                        self.params.no_keep_alive,
+                    )
+                owed_close = True
+                # (The hot delegate calls are guarded by try/except, which
+                # costs nothing until something is raised, rather than by
+                # `with _delegate_guard`, which costs two calls.)
+                try:
+                    pending = delegate.headers_received(start_line, headers)
+                    if pending is not None:
+                        await pending
+                except BaseException as e:
+                    _delegate_failed(e)
+                    raise
+                if self.stream is None:
+                    # The delegate called detach(): the stream is not ours.
+                    owed_close = False
+                    return False
+                if not self.is_client:
+                    break
+                assert isinstance(start_line, httputil.ResponseStartLine)
+                status = start_line.code
+                if not 100 <= status < 200:
+                    break
+                # An interim response (RFC 9110 §15.2): no body, and the
+                # real response follows on the same connection.
+                if "Content-Length" in headers or "Transfer-Encoding" in headers:
+                    raise httputil.HTTPInputError(
+                        "Response code %d cannot have body" % status
+                    )
+                if informational >= _MAX_1XX_RESPONSES:
+                    raise httputil.HTTPInputError("Too many 1xx responses")
+                informational += 1
+                self._inbound = advance_in(self._inbound, InEvent.INFORMATIONAL)
+                # Until the next head arrives, the delegate is between
+                # messages: a close now is reported by the exception alone.
+                owed_close = False
+
+            framing = self._framing(start_line, headers)
+            if framing.kind is not Body.NONE:
+                self._inbound = advance_in(self._inbound, InEvent.HEAD)
+                if not await self._read_body(framing, delegate):
+                    return False
+            self._inbound = advance_in(self._inbound, InEvent.END)
+            if self.is_client or self._outbound is not Outbound.DONE:
+                try:
+                    delegate.finish()
+                except BaseException as e:
+                    _delegate_failed(e)
+                    raise
+                owed_close = False
+            # Wait for the response to be written (server) before reading
+            # the next request; meanwhile, a close is reported to the
+            # application's close callback.
+            waited = False
+            if not self._is_over and self.stream is not None:
+                if not self.stream.closed():
+                    self.stream.set_close_callback(self._on_connection_close)
+                    over = self._over
+                    if over is None:
+                        over = self._over = Future()
+                    await over
+                    waited = True
+            if self._link is not None:
+                # Whether to let the IOLoop run once before reading the
+                # next request (see _read_head).
+                self._link.pause = not waited or framing.kind is not Body.NONE
+            if self._close_after:
+                if self.is_client:
+                    self.close()
+                elif self._link is not None:
+                    # RFC 9112 §9.6: after a response that ends the
+                    # connection, no further request is processed, even one
+                    # already buffered (upstream goes on to read it from the
+                    # closed stream and hands it to the application).
+                    self._link.ended = True
+            if self.stream is None:
+                return False
+        except httputil.HTTPInputError as e:
+            gen_log.info("Malformed HTTP message from %s: %s", self.context, e)
+            if not self.is_client:
+                await self.stream.write(_wire.BAD_REQUEST)
+            else:
+                # Even a delegate that never saw a head must learn that its
+                # response will not come, or a client request would hang.
+                owed_close = True
+            self.close()
+            return False
+        finally:
+            if owed_close:
+                with _delegate_guard:
+                    delegate.on_connection_close()
+            self._forget_callbacks()
+            link = self._link
+            if link is not None and not link.persistent:
+                link.cancel()
+        return True
 
     async def _read_head(self) -> Optional[bytes]:
         """Await one head from the stream. ``None`` if the header timeout
