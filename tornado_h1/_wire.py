@@ -7,11 +7,14 @@ every rule testable with plain values:
 
 * :func:`split_head` turns a received head into a start line and fields;
 * :func:`keeps_alive` decides whether a request allows a next one;
+* :func:`is_plain_request` spots the requests (most GETs) that need none
+  of the framing decisions;
 * :func:`body_framing` applies RFC 9112 §6.3 to decide how the body ends;
 * :func:`is_chunked` reads Transfer-Encoding;
 * :func:`parse_decimal` / :func:`parse_hex` read lengths;
-* :func:`response_head` / :func:`request_head` / :func:`frame_chunk`
-  build what we send.
+* :func:`response_chunked` / :func:`request_chunked` decide how what we
+  send is delimited, and :func:`encode_head` / :func:`frame_chunk` build
+  it.
 
 Error messages are the ones upstream Tornado uses, since applications and
 Tornado's own tests match them in logs.

@@ -530,10 +530,10 @@ class HTTP1Connection(httputil.HTTPConnection):
         expired (the stream is then closed)."""
         self._inbound = advance_in(self._inbound, InEvent.START)
         stream = self.stream
-        if self._link is not None and self._link.ended:
+        link = self._link
+        if link is not None and link.ended:
             # The previous exchange ended the connection (see _exchange).
             raise iostream.StreamClosedError()
-        link = self._link
         if (
             self._yield_if_buffered
             and link is not None
