@@ -89,18 +89,27 @@ def test_blank_headers_fall_back_on_unknown_state(
 def test_blank_headers_fall_back_when_they_behave_differently(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The maker tries its product against a real instance before use."""
-    original = HTTPHeaders.__init__
+    """The maker tries its product against a real instance before use: an
+    empty state it can copy (only empty dicts here) is not enough if the
+    instances then behave differently."""
+    original_init = HTTPHeaders.__init__
+    original_setitem = HTTPHeaders.__setitem__
 
-    def init_then_mark(self: HTTPHeaders, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        if not args and not kwargs:
-            # Same empty state, but the real instance starts with a field.
-            self["Server"] = "x"
-            del self["Server"]
-            self._as_list["Server"] = ["x"]  # type: ignore[attr-defined]
+    def init_with_owners(self: HTTPHeaders, *args: Any, **kwargs: Any) -> None:
+        original_init(self, *args, **kwargs)
+        self._owners = {}  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(HTTPHeaders, "__init__", init_then_mark)
+    def setitem_noting_owner(self: HTTPHeaders, name: str, value: str) -> None:
+        original_setitem(self, name, value)
+        # Depends on which instance it is: a copy of the empty state cannot
+        # reproduce it, so the trial run tells them apart.
+        self._owners[id(self)] = name  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(HTTPHeaders, "__init__", init_with_owners)
+    monkeypatch.setattr(HTTPHeaders, "__setitem__", setitem_noting_owner)
+    # The empty state alone passes the first check...
+    assert all(value == {} for value in vars(HTTPHeaders()).values())
+    # ...and the trial run makes the maker fall back.
     assert _wire._blank_headers_maker() is HTTPHeaders
 
 
