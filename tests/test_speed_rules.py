@@ -17,7 +17,7 @@ from helpers import request_bytes
 from tornado import httputil
 from tornado.httputil import HTTPHeaders
 
-from tornado_h1 import _wire
+from tornado_h1 import _wire, _writebehind
 from tornado_h1 import http1connection as ours
 
 HOST = [("Host", "example.com")]
@@ -131,15 +131,15 @@ def timeline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return events
 
 
-def _recording_app(events: list[str], later: bool = False) -> Any:
-    """An app that records each request it gets and answers ``ok``: at
+def _recording_app(events: list[str], later: bool = False, body: bytes = b"ok") -> Any:
+    """An app that records each request it gets and answers ``body``: at
     once, or (``later``) from a callback on a later IOLoop iteration."""
 
     def respond(request: httputil.HTTPServerRequest) -> None:
         request.connection.write_headers(  # type: ignore[union-attr]
             httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
-            HTTPHeaders({"Content-Length": "2"}),
-            b"ok",
+            HTTPHeaders({"Content-Length": str(len(body))}),
+            body,
         )
         request.connection.finish()  # type: ignore[union-attr]
 
@@ -157,16 +157,32 @@ async def test_one_iteration_after_answering_in_the_same_step(
     serve: Any, raw_client: Any, timeline: list[str]
 ) -> None:
     """A client that waits for each response before it sends the next
-    request, and an app that answers at once: the server lets the IOLoop
-    run once before it reads (the client cannot have answered yet)."""
+    request, and an app that answers at once with a response too large to
+    be held (see test_writebehind): the server lets the IOLoop run once
+    before it reads (the client cannot have answered yet)."""
+    body = b"x" * (_writebehind.HOLD_LIMIT + 1)
+    port = serve(_recording_app(timeline, body=body))
+    client = await raw_client(port)
+    for path in ("/1", "/2", "/3"):
+        await client.send(request_bytes("GET", path, headers=HOST))
+        assert (await client.recv_response()).endswith(body)
+    # No pause before the first request of a connection; one before each
+    # later one (a last one, before a fourth read, may or may not be seen).
+    assert timeline[:5] == ["/1", "pause", "/2", "pause", "/3"]
+
+
+async def test_no_pause_after_a_held_response(
+    serve: Any, raw_client: Any, timeline: list[str]
+) -> None:
+    """A small response answered at once is held until the next IOLoop
+    iteration, and the serving loop waits for that flush: the wait is the
+    iteration the client needs, so no pause is added to it."""
     port = serve(_recording_app(timeline))
     client = await raw_client(port)
     for path in ("/1", "/2", "/3"):
         await client.send(request_bytes("GET", path, headers=HOST))
         assert (await client.recv_response()).endswith(b"\r\n\r\nok")
-    # No pause before the first request of a connection; one before each
-    # later one (a last one, before a fourth read, may or may not be seen).
-    assert timeline[:5] == ["/1", "pause", "/2", "pause", "/3"]
+    assert timeline[:3] == ["/1", "/2", "/3"]
 
 
 async def test_buffered_requests_are_served_back_to_back(

@@ -44,7 +44,7 @@ from tornado.escape import utf8
 from tornado.log import app_log, gen_log
 from tornado.util import GzipDecompressor
 
-from tornado_h1 import _abnf, _versions, _wire
+from tornado_h1 import _abnf, _versions, _wire, _writebehind
 from tornado_h1._state import (
     Inbound,
     InEvent,
@@ -205,6 +205,7 @@ class _StreamLink:
     __slots__ = (
         "io_loop",
         "persistent",
+        "held",
         "nodelay",
         "streak",
         "ended",
@@ -219,6 +220,9 @@ class _StreamLink:
         self.io_loop = stream.io_loop
         # True when a serving loop owns it across requests (and cancels it).
         self.persistent = persistent
+        # Where a serving loop's small responses wait for the next flush
+        # (see tornado_h1._writebehind); None where nothing is held back.
+        self.held = _writebehind.held_writes(stream) if persistent else None
         self.nodelay = False
         # Requests served back to back without yielding to the IOLoop.
         self.streak = 0
@@ -483,7 +487,20 @@ class HTTP1Connection(httputil.HTTPConnection):
             # application's close callback.
             waited = False
             if not self._is_over and self.stream is not None:
-                if not self.stream.closed():
+                held = self._link.held if self._link is not None else None
+                if (
+                    held is not None
+                    and held.future is not None
+                    and self._outbound is Outbound.DONE
+                ):
+                    # The whole response is held for the next flush (see
+                    # _writebehind); wait for it to be written. (No close
+                    # callback: the application has finished, and once the
+                    # write completes or fails its close callback is
+                    # cleared before a close could reach it, as upstream's.)
+                    await held.future
+                    waited = True
+                if not self._is_over and not self.stream.closed():
                     self.stream.set_close_callback(self._on_connection_close)
                     over = self._over
                     if over is None:
@@ -841,6 +858,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         the `.IOStream`, with everything after the head still unread, for
         protocols such as WebSocket that take over after an HTTP handshake.
         """
+        link = self._link
+        if link is not None and link.held is not None:
+            # Whatever is held goes first, and the stream is handed over
+            # without our shadows of its methods.
+            link.held.flush()
         self._forget_callbacks()
         stream = self.stream
         self.stream = None  # type: ignore[assignment]
@@ -910,9 +932,27 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._remaining = None
         data = _wire.encode_head(first, headers)
         self._outbound = advance_out(self._outbound, OutEvent.HEAD)
-        if chunk and not self.stream.closed():
+        stream = self.stream
+        if chunk and not stream.closed():
             data += self._frame(chunk)
+        link = self._link
+        if link is not None and link.held is not None and self._may_hold(data):
+            self._last_write = held = link.held.hold(data)
+            return held
         return self._send(data)
+
+    def _may_hold(self, data: bytes) -> bool:
+        """Whether a response head may wait for the next flush (see
+        tornado_h1._writebehind): a small one, on an open stream without a
+        write-buffer limit, and only if the client has sent nothing more yet
+        (pipelined requests are answered back to back)."""
+        stream = self.stream
+        return (
+            len(data) <= _writebehind.HOLD_LIMIT
+            and not stream.closed()
+            and stream.max_write_buffer_size is None
+            and not _holds_data(stream)
+        )
 
     def _frame(self, chunk: bytes) -> bytes:
         """Account for ``chunk`` against the declared length, and apply
@@ -937,6 +977,13 @@ class HTTP1Connection(httputil.HTTPConnection):
             # Mark the exception retrieved: nobody may await this future.
             failed.exception()
             return failed
+        held = self._link.held if self._link is not None else None
+        if held is not None and held.holding and held.can_take(len(data)):
+            # The head is still held: what follows it waits with it. (A
+            # piece too large to join it goes to the stream, whose write
+            # flushes the held bytes first.)
+            self._last_write = pending = held.hold(data)
+            return pending
         written = self._last_write = stream.write(data)
         if written.done() and written.exception() is None:
             # The usual case: the socket took everything at once. The
@@ -965,9 +1012,14 @@ class HTTP1Connection(httputil.HTTPConnection):
             raise httputil.HTTPOutputError(
                 "Tried to write %d bytes less than Content-Length" % self._remaining
             )
+        link = self._link
+        held = link.held if link is not None else None
         if self._chunking and not stream.closed():
-            terminator = self._last_write = stream.write(_wire.LAST_CHUNK)
-            terminator.add_done_callback(_raise_unless_closed)
+            if held is not None and held.holding:
+                self._last_write = held.hold(_wire.LAST_CHUNK)
+            else:
+                terminator = self._last_write = stream.write(_wire.LAST_CHUNK)
+                terminator.add_done_callback(_raise_unless_closed)
         self._outbound = advance_out(self._outbound, OutEvent.FINISH)
         if self._inbound is not Inbound.DONE:
             # The application answered before reading the whole request:
@@ -982,6 +1034,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         written = self._last_write
         if written is None:
             self._finish_exchange(None)
+        elif held is not None and written is held.future:
+            # Still held: done in the flush itself, without a callback hop.
+            held.after_flush(self._finish_exchange)
         else:
             _when_done(written, self._finish_exchange)
 
