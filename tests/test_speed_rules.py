@@ -262,6 +262,21 @@ async def test_one_iteration_after_a_request_with_a_body(
     assert timeline[:3] == ["/1", "pause", "/2"]
 
 
+async def test_no_pause_after_a_body_when_the_response_was_held(
+    serve: Any, raw_client: Any, timeline: list[str]
+) -> None:
+    """After a request with a body answered at once with a held response,
+    the wait for the flush already gave the next request an iteration to
+    arrive: no second one."""
+    port = serve(_recording_app(timeline))
+    client = await raw_client(port)
+    post = HOST + [("Content-Length", "3")]
+    for path in ("/1", "/2"):
+        await client.send(request_bytes("POST", path, headers=post, body=b"abc"))
+        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    assert timeline[:2] == ["/1", "/2"]
+
+
 async def test_plain_requests_skip_the_framing_rules(
     serve: Any, raw_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -485,7 +485,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             # Wait for the response to be written (server) before reading
             # the next request; meanwhile, a close is reported to the
             # application's close callback.
-            waited = False
+            waited = flushed = False
             if not self._is_over and self.stream is not None:
                 held = self._link.held if self._link is not None else None
                 if (
@@ -499,7 +499,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                     # write completes or fails its close callback is
                     # cleared before a close could reach it, as upstream's.)
                     await held.future
-                    waited = True
+                    waited = flushed = True
                 if not self._is_over and not self.stream.closed():
                     self.stream.set_close_callback(self._on_connection_close)
                     over = self._over
@@ -509,8 +509,12 @@ class HTTP1Connection(httputil.HTTPConnection):
                     waited = True
             if self._link is not None:
                 # Whether to let the IOLoop run once before reading the
-                # next request (see _read_head).
-                self._link.pause = not waited or framing.kind is not Body.NONE
+                # next request (see _read_head). The flush of a held
+                # response came an iteration before this point: that is
+                # the time a pause would give the client.
+                self._link.pause = not waited or (
+                    framing.kind is not Body.NONE and not flushed
+                )
             if self._close_after:
                 if self.is_client:
                     self.close()
