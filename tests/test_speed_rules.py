@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from helpers import request_bytes
-from tornado import httputil
+from tornado import httputil, iostream
 from tornado.httputil import HTTPHeaders
 
 from tornado_h1 import _wire, _writebehind
@@ -320,3 +320,67 @@ async def test_hot_delegate_calls_skip_the_context_manager(
     assert (await client.recv_response()).endswith(b"\r\n\r\nok")
     assert events == ["/1"]
     assert entered == []
+
+
+async def test_an_empty_close_callback_is_not_cleared_again(
+    serve: Any, raw_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``stream.set_close_callback(None)`` is made where upstream makes it
+    (three times per request) only when the stream has a callback to
+    clear: for a stream without one it changes nothing."""
+    calls: list[Any] = []
+    original = iostream.BaseIOStream.set_close_callback
+
+    def counted(self: iostream.BaseIOStream, callback: Any) -> None:
+        calls.append(callback)
+        original(self, callback)
+
+    monkeypatch.setattr(iostream.BaseIOStream, "set_close_callback", counted)
+    events: list[str] = []
+    port = serve(_recording_app(events))
+    client = await raw_client(port)
+    for path in ("/1", "/2", "/3"):
+        await client.send(request_bytes("GET", path, headers=HOST))
+        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    assert events == ["/1", "/2", "/3"]
+    assert calls == []
+
+
+async def test_a_close_callback_set_on_the_stream_is_cleared(
+    serve: Any, raw_client: Any, impl: str
+) -> None:
+    """A close callback an application sets on the stream itself is still
+    cleared after its response, as upstream clears it."""
+    fired: list[str] = []
+
+    def app(request: httputil.HTTPServerRequest) -> None:
+        stream = request.connection.stream  # type: ignore[union-attr]
+        stream.set_close_callback(lambda: fired.append(request.uri or ""))
+        _recording_app([])(request)
+
+    port = serve(app, impl=impl)
+    client = await raw_client(port)
+    await client.send(request_bytes("GET", "/1", headers=HOST))
+    assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    client.close()
+    await asyncio.sleep(0.1)
+    assert fired == []
+
+
+async def test_the_response_wait_makes_no_loopless_future(
+    serve: Any, raw_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The future the serving loop waits on while an application answers
+    later comes from the stream's loop: ``Future()`` would look the loop up
+    with ``get_running_loop()``, a ``getpid`` system call on Python 3.11."""
+
+    def refuse() -> None:
+        raise AssertionError("Future() made without a loop")
+
+    monkeypatch.setattr(ours, "Future", refuse)
+    events: list[str] = []
+    port = serve(_recording_app(events, later=True))
+    client = await raw_client(port)
+    await client.send(request_bytes("GET", "/1", headers=HOST))
+    assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    assert events == ["/1"]

@@ -106,11 +106,19 @@ async def test_responses_of_one_iteration_share_one_flush(
     assert flushed == [3]
 
 
-async def test_pipelined_requests_are_answered_at_once(
-    serve: Any, raw_client: Any
+async def test_pipelined_responses_go_out_together(
+    serve: Any, raw_client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """While the client's next request is already buffered, responses are
-    written at once (back to back); the last one of the batch is held."""
+    """A pipelining client's requests are served back to back, and their
+    responses are held and sent in one flush: one send for the batch."""
+    writes: list[int] = []
+    original = iostream.BaseIOStream.write
+
+    def counted(self: iostream.BaseIOStream, data: Any) -> Any:
+        writes.append(len(data))
+        return original(self, data)
+
+    monkeypatch.setattr(iostream.BaseIOStream, "write", counted)
     seen: list[int] = []
     clients: list[Any] = []
     port = serve(_app(lambda request: seen.append(unread(clients[0].sock))))
@@ -119,8 +127,42 @@ async def test_pipelined_requests_are_answered_at_once(
         b"".join(request_bytes("GET", p, headers=HOST) for p in ("/1", "/2", "/3"))
     )
     responses = [await clients[0].recv_response() for _ in range(3)]
-    size = len(responses[0])
-    assert seen == [size, 2 * size, 2 * size]
+    assert seen == [0, 0, 0]
+    assert writes == [sum(len(r) for r in responses)]
+
+
+async def test_pipelining_is_held_up_by_a_client_that_does_not_read(
+    serve: Any
+) -> None:
+    """Pipelined responses are held only up to HOLD_LIMIT bytes, and no
+    further request is read while a flush is still being written: a client
+    that sends requests without reading the responses gets a few of them
+    answered, not all (memory stays bounded), and the rest once it reads."""
+    count = 10
+    order: list[str] = []
+    body = b"z" * 30_000
+
+    def app(request: httputil.HTTPServerRequest) -> None:
+        order.append(request.uri or "")
+        stream = request.connection.stream  # type: ignore[union-attr]
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        _answer(request, body)
+
+    port = serve(app)
+    client = await _small_window_client(port)
+    try:
+        await client.send(
+            b"".join(
+                request_bytes("GET", "/%d" % i, headers=HOST) for i in range(count)
+            )
+        )
+        await asyncio.sleep(0.3)
+        assert 1 <= len(order) <= 3
+        for _ in range(count):
+            assert (await client.recv_response()).endswith(body)
+        assert order == ["/%d" % i for i in range(count)]
+    finally:
+        client.close()
 
 
 async def test_large_responses_are_not_held(serve: Any, raw_client: Any) -> None:
