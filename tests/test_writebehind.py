@@ -131,9 +131,7 @@ async def test_pipelined_responses_go_out_together(
     assert writes == [sum(len(r) for r in responses)]
 
 
-async def test_pipelining_is_held_up_by_a_client_that_does_not_read(
-    serve: Any
-) -> None:
+async def test_pipelining_is_held_up_by_a_client_that_does_not_read(serve: Any) -> None:
     """Pipelined responses are held only up to HOLD_LIMIT bytes, and no
     further request is read while a flush is still being written: a client
     that sends requests without reading the responses gets a few of them
@@ -176,9 +174,7 @@ async def test_large_responses_are_not_held(serve: Any, raw_client: Any) -> None
     assert seen and seen[0] > 0
 
 
-async def test_what_follows_a_held_head_joins_it(
-    serve: Any, raw_client: Any
-) -> None:
+async def test_what_follows_a_held_head_joins_it(serve: Any, raw_client: Any) -> None:
     """write_headers, write and finish in one step (a chunked response):
     all of it goes out in the same flush, in order."""
     seen: list[int] = []
@@ -362,9 +358,7 @@ async def test_a_full_write_buffer_still_fails_in_the_call(
         assert connection is not None
         connection.stream.max_write_buffer_size = 10  # type: ignore[attr-defined]
         try:
-            connection.write_headers(
-                OK, HTTPHeaders({"Content-Length": "2"}), b"ok"
-            )
+            connection.write_headers(OK, HTTPHeaders({"Content-Length": "2"}), b"ok")
         except iostream.StreamBufferFullError as e:
             errors.append(type(e).__name__)
             connection.stream.close()  # type: ignore[attr-defined]
@@ -377,9 +371,7 @@ async def test_a_full_write_buffer_still_fails_in_the_call(
     assert errors == ["StreamBufferFullError"]
 
 
-async def test_next_request_waits_for_the_flush(
-    serve: Any, raw_client: Any
-) -> None:
+async def test_next_request_waits_for_the_flush(serve: Any, raw_client: Any) -> None:
     """A request that arrives while the previous response is held is read
     only once that response is written, as the serving loop waits for any
     response (a client that does not read holds up only itself)."""

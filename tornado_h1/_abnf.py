@@ -78,6 +78,18 @@ content_length = re.compile(f"[{DIGIT}]+")
 # stream under us (which a client delegate reports as an application error).
 chunk_line = re.compile(b"\r\n|[^\n]{65}")
 
+# RFC 9112 §7.1:  chunk = chunk-size [ chunk-ext ] CRLF chunk-data CRLF
+# After a chunk's data the driver reads the CRLF that ends it together with
+# the next chunk-size line, when that line is already there and plainly
+# valid (1 to 16 HEXDIG, then CRLF). Otherwise just the two bytes after the
+# data are taken (and checked at once), and the size line is read on its
+# own with chunk_line, exactly as if this pattern did not exist. Either
+# alternative matches at the start of what is buffered, so nothing is
+# skipped, and neither scans more than 20 bytes.
+chunk_end_and_line = re.compile(
+    f"\r\n[{HEXDIG}]{{1,16}}\r\n|[\x00-\xff]{{2}}".encode("latin-1")
+)
+
 # RFC 9112 §7.1:  chunk-size = 1*HEXDIG
 chunk_size = re.compile(f"[{HEXDIG}]+")
 

@@ -89,6 +89,7 @@ _INPUT_ERRORS_PASS_GUARD = not _versions.CURRENT.input_error_in_delegate_uncaugh
 # annotations say bytes, hence the casts, done once here.)
 _HEAD_END = cast(bytes, _abnf.head_end)
 _CHUNK_LINE = cast(bytes, _abnf.chunk_line)
+_CHUNK_END_AND_LINE = cast(bytes, _abnf.chunk_end_and_line)
 
 _DEFAULT_SIZE = 1 << 16  # 64 KiB
 _CHUNKED = "chunked"
@@ -755,13 +756,13 @@ class HTTP1Connection(httputil.HTTPConnection):
             await self._deliver(delegate, data)
             return await reading
 
+        # chunk-size line: 1*HEXDIG CRLF (extensions are not accepted).
+        line = await next_read(stream.read_until_regex(_CHUNK_LINE))
         while True:
             since_yield += _CHUNK_YIELD_COST
             if since_yield >= _YIELD_THRESHOLD:
                 since_yield = 0
                 await asyncio.sleep(0)
-            # chunk-size line: 1*HEXDIG CRLF (extensions are not accepted).
-            line = await next_read(stream.read_until_regex(_CHUNK_LINE))
             size = _wire.chunk_size(line)
             if size == 0:
                 # last-chunk, then the empty line (no trailer section).
@@ -794,8 +795,15 @@ class HTTP1Connection(httputil.HTTPConnection):
                     since_yield = 0
                     await asyncio.sleep(0)
             # Every chunk's data ends with CRLF; checked, never assumed.
-            if await next_read(stream.read_bytes(2)) != b"\r\n":
+            # The next size line usually comes in the same read (see
+            # _abnf.chunk_end_and_line): one IOStream read per chunk fewer.
+            tail = await next_read(stream.read_until_regex(_CHUNK_END_AND_LINE))
+            if tail[:2] != b"\r\n":
                 raise httputil.HTTPInputError("improperly terminated chunk")
+            if len(tail) > 2:
+                line = tail[2:]
+            else:
+                line = await next_read(stream.read_until_regex(_CHUNK_LINE))
 
     async def _read_body_until_close(
         self, delegate: httputil.HTTPMessageDelegate

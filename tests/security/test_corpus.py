@@ -358,6 +358,29 @@ bad(
 # Longer than any chunk-size line may be: a 400 (upstream: IOStream's
 # unsatisfiable read closes the connection without an answer).
 bad("chunk-size-line-too-long", post(TE, b"0" * 100 + b"5\r\nhello\r\n0\r\n\r\n"))
+# The same faults in the size line after a chunk's data, where the driver
+# reads the data's CRLF and the next size line together when it can.
+AFTER = b"5\r\nhello\r\n"
+ok(
+    "chunk-second-line-16-digits",
+    post(TE, AFTER + b"0" * 15 + b"5\r\nworld\r\n0\r\n\r\n"),
+    ("POST", "/", b"helloworld"),
+)
+bad(
+    "chunk-second-line-17-digits",
+    post(TE, AFTER + b"0" * 16 + b"5\r\nworld\r\n0\r\n\r\n"),
+)
+bad("chunk-second-line-ext", post(TE, AFTER + b"5;a=b\r\nworld\r\n0\r\n\r\n"))
+bad("chunk-second-line-space", post(TE, AFTER + b"5 \r\nworld\r\n0\r\n\r\n"))
+bad("chunk-second-line-bare-cr", post(TE, AFTER + b"5\rworld\r\n0\r\n\r\n"))
+bad(
+    "chunk-second-line-too-long",
+    post(TE, AFTER + b"0" * 100 + b"5\r\nworld\r\n0\r\n\r\n"),
+)
+bad("chunk-end-high-bytes", post(TE, b"5\r\nhello\xff\xfe"))
+bad("chunk-end-wrong-then-line", post(TE, b"5\r\nhelloXX5\r\nworld\r\n0\r\n\r\n"))
+bad("chunk-end-bare-lf", post(TE, b"5\r\nhello\n0\r\n\r\n"))
+case("chunk-second-line-bare-lf-waits", post(TE, AFTER + b"5\nworld"), [], False, [])
 bad("chunk-data-longer-than-size", post(TE, b"5\r\nhelloX\r\n0\r\n\r\n"))
 bad("chunk-data-shorter-than-size", post(TE, b"5\r\nhel\r\n0\r\n\r\n"))
 bad("chunk-data-no-crlf", post(TE, b"5\r\nhello0\r\n\r\n"))
