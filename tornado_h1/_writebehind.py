@@ -104,9 +104,10 @@ _queues: weakref.WeakKeyDictionary[AbstractEventLoop, FlushQueue] = (
 )
 
 
-def held_writes(stream: iostream.IOStream) -> Optional[HeldWrites]:
-    """A `HeldWrites` for ``stream``, or None if write-behind is off or the
-    stream's IOLoop has no asyncio loop to schedule the flush on."""
+def queue_for(stream: iostream.IOStream) -> Optional[FlushQueue]:
+    """The `FlushQueue` of ``stream``'s event loop, or None if write-behind
+    is off or the stream's IOLoop has no asyncio loop to schedule the flush
+    on."""
     if not ENABLED:
         return None
     loop = getattr(stream.io_loop, "asyncio_loop", None)
@@ -115,7 +116,7 @@ def held_writes(stream: iostream.IOStream) -> Optional[HeldWrites]:
     queue = _queues.get(loop)
     if queue is None:
         queue = _queues[loop] = FlushQueue(loop)
-    return HeldWrites(stream, queue)
+    return queue
 
 
 class HeldWrites:

@@ -206,6 +206,7 @@ class _StreamLink:
     __slots__ = (
         "io_loop",
         "persistent",
+        "flush_queue",
         "held",
         "nodelay",
         "streak",
@@ -222,8 +223,11 @@ class _StreamLink:
         # True when a serving loop owns it across requests (and cancels it).
         self.persistent = persistent
         # Where a serving loop's small responses wait for the next flush
-        # (see tornado_h1._writebehind); None where nothing is held back.
-        self.held = _writebehind.held_writes(stream) if persistent else None
+        # (see tornado_h1._writebehind): the event loop's flush queue, None
+        # where nothing is held back, and this stream's held bytes, made at
+        # the first response held (an idle connection costs nothing more).
+        self.flush_queue = _writebehind.queue_for(stream) if persistent else None
+        self.held: Optional[_writebehind.HeldWrites] = None
         self.nodelay = False
         # Requests served back to back without yielding to the IOLoop.
         self.streak = 0
@@ -961,9 +965,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         if chunk and not stream.closed():
             data += self._frame(chunk)
         link = self._link
-        if link is not None and link.held is not None and self._may_hold(data):
+        if link is not None and link.flush_queue is not None and self._may_hold(data):
             held = link.held
-            if not held.can_take(len(data)):
+            if held is None:
+                held = link.held = _writebehind.HeldWrites(stream, link.flush_queue)
+            elif not held.can_take(len(data)):
                 # (Responses to a pipelining client add up.)
                 held.flush()
             self._last_write = pending = held.hold(data)
