@@ -64,6 +64,8 @@ vermin: $(STAMP_DEV)
 compat: $(STAMP_TEST)
 	@echo "== Tornado's own test suite with tornado_h1 installed"
 	@$(BIN)/python -m tornado_h1.compat
+	@echo "== the same, with write-behind holding every response it may"
+	@$(BIN)/python -m tornado_h1.compat --always-hold
 
 # One virtualenv per Tornado release under .matrix/ (made once, then reused;
 # about 2.5 minutes in all). Writes compat/matrix.md and .matrix/matrix.json.

@@ -153,6 +153,16 @@ def raw_client(io_loop: tornado.ioloop.IOLoop) -> Iterator[Clients]:
 
 
 @pytest.fixture
+def always_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Write-behind holds every response it may, even for a lone client
+    (by default it holds only while the event loop is busy)."""
+    from tornado_h1 import _writebehind
+
+    monkeypatch.setattr(_writebehind, "ADAPTIVE", False)
+    monkeypatch.setattr(_writebehind, "_queues", type(_writebehind._queues)())
+
+
+@pytest.fixture
 def in_thread(io_loop: tornado.ioloop.IOLoop) -> Callable[..., Awaitable[Any]]:
     """Run a blocking call (``requests``, ``http.client``) in a worker thread
     while the server keeps running on the test's loop."""

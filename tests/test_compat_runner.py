@@ -1079,6 +1079,7 @@ def test_end_to_end_http1connection_test(tmp_path: Path) -> None:
 
     data = json.loads(saved.read_text(encoding="utf-8"))
     assert data["mode"] == "tornado_h1" and data["completed"] is True
+    assert data["write_behind"] == "adaptive"
     assert data["swap"]["ok"] is True
     assert data["swap"]["module_file"] == str(
         ROOT / "tornado_h1" / "http1connection.py"
@@ -1091,6 +1092,24 @@ def test_end_to_end_http1connection_test(tmp_path: Path) -> None:
         t.startswith("tornado.test.http1connection_test.") for t in data["tests"]
     )
     assert data["counts"]["passed"] == int(match["passed"]) == len(data["tests"])
+
+
+@needs_core
+def test_end_to_end_always_hold(tmp_path: Path) -> None:
+    """--always-hold makes write-behind hold even for the suite's lone
+    clients, so that its hold path meets the whole suite too."""
+    saved = tmp_path / "report.json"
+    proc = run_compat(
+        "tornado.test.http1connection_test",
+        "--always-hold",
+        "--json",
+        str(saved),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(saved.read_text(encoding="utf-8"))
+    assert data["write_behind"] == "always"
+    assert data["counts"]["passed"] > 0
 
 
 @needs_core

@@ -17,7 +17,7 @@ from helpers import request_bytes
 from tornado import httputil, iostream
 from tornado.httputil import HTTPHeaders
 
-from tornado_h1 import _wire, _writebehind
+from tornado_h1 import _wire
 from tornado_h1 import http1connection as ours
 
 HOST = [("Host", "example.com")]
@@ -157,20 +157,20 @@ async def test_one_iteration_after_answering_in_the_same_step(
     serve: Any, raw_client: Any, timeline: list[str]
 ) -> None:
     """A client that waits for each response before it sends the next
-    request, and an app that answers at once with a response too large to
-    be held (see test_writebehind): the server lets the IOLoop run once
+    request, and an app that answers at once (a lone client's response is
+    not held, see test_writebehind): the server lets the IOLoop run once
     before it reads (the client cannot have answered yet)."""
-    body = b"x" * (_writebehind.HOLD_LIMIT + 1)
-    port = serve(_recording_app(timeline, body=body))
+    port = serve(_recording_app(timeline))
     client = await raw_client(port)
     for path in ("/1", "/2", "/3"):
         await client.send(request_bytes("GET", path, headers=HOST))
-        assert (await client.recv_response()).endswith(body)
+        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
     # No pause before the first request of a connection; one before each
     # later one (a last one, before a fourth read, may or may not be seen).
     assert timeline[:5] == ["/1", "pause", "/2", "pause", "/3"]
 
 
+@pytest.mark.usefixtures("always_hold")
 async def test_no_pause_after_a_held_response(
     serve: Any, raw_client: Any, timeline: list[str]
 ) -> None:
@@ -262,6 +262,7 @@ async def test_one_iteration_after_a_request_with_a_body(
     assert timeline[:3] == ["/1", "pause", "/2"]
 
 
+@pytest.mark.usefixtures("always_hold")
 async def test_no_pause_after_a_body_when_the_response_was_held(
     serve: Any, raw_client: Any, timeline: list[str]
 ) -> None:

@@ -23,7 +23,9 @@ from tornado.httputil import HTTPHeaders, ResponseStartLine
 from tornado_h1 import _writebehind
 from tornado_h1 import http1connection as ours
 
-pytestmark = pytest.mark.usefixtures("logs")
+# Most tests here use one client, for which write-behind would not hold by
+# default (see test_a_lone_client_is_answered_at_once): make it hold.
+pytestmark = pytest.mark.usefixtures("logs", "always_hold")
 
 HOST = [("Host", "example.com")]
 OK = ResponseStartLine("HTTP/1.1", 200, "OK")
@@ -61,6 +63,74 @@ async def test_a_small_response_waits_for_the_next_iteration(
     await clients[0].send(request_bytes("GET", "/", headers=HOST))
     assert (await clients[0].recv_response()).endswith(b"\r\n\r\nok")
     assert seen == [0]
+
+
+@pytest.fixture
+def adaptive(always_hold: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default: hold only while the event loop is busy."""
+    monkeypatch.setattr(_writebehind, "ADAPTIVE", True)
+
+
+@pytest.mark.usefixtures("adaptive")
+async def test_a_lone_client_is_answered_at_once(
+    serve: Any, raw_client: Any
+) -> None:
+    """With one client there is nobody to share a flush with: holding
+    would only add an IOLoop iteration to each response, so nothing is
+    held."""
+    seen: list[int] = []
+    clients: list[Any] = []
+    port = serve(_app(lambda request: seen.append(unread(clients[0].sock))))
+    clients.append(await raw_client(port))
+    sizes = []
+    for path in ("/1", "/2", "/3"):
+        await clients[0].send(request_bytes("GET", path, headers=HOST))
+        sizes.append(len(await clients[0].recv_response()))
+    assert seen == sizes
+
+
+@pytest.mark.usefixtures("adaptive")
+async def test_holding_starts_and_stops_with_the_load(
+    serve: Any, raw_client: Any
+) -> None:
+    """Two responses or more written at once in one iteration make the
+    loop busy: from the next iteration on, responses are held. A flush
+    that finds a single stream ends that."""
+    seen: list[tuple[str, int]] = []
+    clients: list[Any] = []
+
+    def after(request: httputil.HTTPServerRequest) -> None:
+        index = int(request.headers["X-Client"])
+        seen.append((request.uri or "", unread(clients[index].sock)))
+
+    port = serve(_app(after))
+    for _ in range(3):
+        clients.append(await raw_client(port))
+
+    async def round_trip(path: str, which: list[int]) -> None:
+        seen.clear()
+        for i in which:
+            headers = HOST + [("X-Client", str(i))]
+            clients[i].sock.send(request_bytes("GET", path, headers=headers))
+        for i in which:
+            assert (await clients[i].recv_response()).endswith(b"ok")
+
+    # Each connection's first request, one at a time: nothing is held.
+    for i in range(3):
+        await round_trip("/warm", [i])
+        assert seen[0][1] > 0
+    # Three at once: written at once, and the loop is found busy...
+    await round_trip("/a", [0, 1, 2])
+    assert all(unread_then > 0 for _, unread_then in seen)
+    # ...so the next three are held and flushed together.
+    await round_trip("/b", [0, 1, 2])
+    assert [unread_then for _, unread_then in seen] == [0, 0, 0]
+    # One alone is still held (the loop was busy), and its flush of a
+    # single stream ends the busy spell: the next one goes at once.
+    await round_trip("/c", [0])
+    assert seen[0][1] == 0
+    await round_trip("/d", [0])
+    assert seen[0][1] > 0
 
 
 async def test_without_write_behind_the_response_goes_at_once(

@@ -65,22 +65,60 @@ HOLD_LIMIT = 1 << 16
 #: Set to False to write every response at once (for comparisons).
 ENABLED = True
 
+#: Hold only while the event loop is busy (see `FlushQueue`). Set to False
+#: to hold whenever possible (the tests do, to see holding with one client).
+ADAPTIVE = True
+
 _AfterFlush = Callable[["Optional[Future[None]]"], None]
 
 
 class FlushQueue:
     """The streams of one event loop that hold bytes, and the single
-    callback that flushes them all."""
+    callback that flushes them all.
 
-    __slots__ = ("loop", "_waiting", "_scheduled", "_context")
+    Holding pays only when several connections answer in the same
+    iteration; for a lone client it would only add an iteration to every
+    response. So responses are held only while the loop is *busy*: from an
+    iteration in which two responses or more were written at once, until a
+    flush that finds a single stream to send.
+    """
+
+    __slots__ = (
+        "loop",
+        "busy",
+        "_waiting",
+        "_scheduled",
+        "_context",
+        "_written",
+        "_counting",
+    )
 
     def __init__(self, loop: AbstractEventLoop) -> None:
         self.loop = loop
+        self.busy = not ADAPTIVE
         self._waiting: list[HeldWrites] = []
         self._scheduled = False
         # The flush runs in a context of its own, not in the context of
         # whichever handler happened to hold the first response.
         self._context = contextvars.Context()
+        # Responses written at once (not held) since the last count.
+        self._written = 0
+        self._counting = False
+
+    def wrote_at_once(self) -> None:
+        """Note a response that could have been held but was written at
+        once; a count at the start of the next iteration decides whether
+        the loop is busy."""
+        self._written += 1
+        if not self._counting:
+            self._counting = True
+            self.loop.call_soon(self._count, context=self._context)
+
+    def _count(self) -> None:
+        self._counting = False
+        if self._written >= 2:
+            self.busy = True
+        self._written = 0
 
     def add(self, held: HeldWrites) -> None:
         self._waiting.append(held)
@@ -91,6 +129,9 @@ class FlushQueue:
     def _flush_all(self) -> None:
         self._scheduled = False
         waiting, self._waiting = self._waiting, []
+        if len(waiting) < 2 and ADAPTIVE:
+            # One stream: nobody to share the flush with any more.
+            self.busy = False
         for held in waiting:
             try:
                 held.flush()

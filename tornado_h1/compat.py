@@ -70,6 +70,10 @@ REPORT_FORMAT = 1
 ENV_REPORT = "TORNADO_H1_COMPAT_REPORT"
 ENV_MODE = "TORNADO_H1_COMPAT_MODE"
 ENV_PACKAGE_PARENT = "TORNADO_H1_COMPAT_PACKAGE_PARENT"
+# Set (to "1") to make write-behind hold every response it may, even when
+# only one client is served (see tornado_h1._writebehind.ADAPTIVE): most of
+# the suite's tests have one client, which otherwise never holds.
+ENV_ALWAYS_HOLD = "TORNADO_H1_COMPAT_ALWAYS_HOLD"
 
 MODE_TORNADO_H1 = "tornado_h1"
 MODE_UPSTREAM = "upstream"
@@ -1016,6 +1020,11 @@ def _child_run(argv: list[str], mode: str, report: dict[str, Any]) -> int:
         import tornado_h1
 
         tornado_h1.install()
+        from tornado_h1 import _writebehind
+
+        if os.environ.get(ENV_ALWAYS_HOLD) == "1":
+            _writebehind.ADAPTIVE = False
+        report["write_behind"] = "adaptive" if _writebehind.ADAPTIVE else "always"
         counted: Any = importlib.import_module(OUR_MODULE).HTTP1Connection
     else:
         counted = importlib.import_module(UPSTREAM_MODULE).HTTP1Connection
@@ -1178,6 +1187,12 @@ def _parser() -> argparse.ArgumentParser:
         help="run the same suite without tornado_h1 (a baseline for comparison)",
     )
     parser.add_argument(
+        "--always-hold",
+        action="store_true",
+        help="make write-behind hold every small response, even with one "
+        "client (by default it holds only while the event loop is busy)",
+    )
+    parser.add_argument(
         "--known-differences",
         metavar="PATH",
         help=(
@@ -1274,6 +1289,8 @@ def main(argv: list[str] | None = None) -> int:
         env[ENV_REPORT] = report_path
         env[ENV_MODE] = mode
         env[ENV_PACKAGE_PARENT] = str(PACKAGE_PARENT)
+        if args.always_hold:
+            env[ENV_ALWAYS_HOLD] = "1"
         bootstrap = _BOOTSTRAP.format(name="_tornado_h1_compat_child", path=str(_HERE))
         cmd = [args.python, "-c", bootstrap] + child_argv(
             args.tests, runtests_args, args.verbose

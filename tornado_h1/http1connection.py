@@ -923,6 +923,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         Adds the framing fields the message needs (``Transfer-Encoding:
         chunked``, ``Connection``) to ``headers``.
         """
+        # (Looked up once: HTTPHeaders lookups normalize the name.)
+        has_length = "Content-Length" in headers
         if self.is_client:
             assert isinstance(start_line, httputil.RequestStartLine)
             self._request_line = start_line
@@ -934,7 +936,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             assert request is not None
             assert self._request_headers is not None
             first = _status_line(start_line[1], start_line[2])
-            self._chunking = _wire.response_chunked(
+            self._chunking = not has_length and _wire.response_chunked(
                 request.version, request.method, start_line.code, headers
             )
             if request.version == "HTTP/1.1":
@@ -955,7 +957,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             # RFC 9110 §9.3.2 and §15.4.5: no body, whatever Content-Length
             # says.
             self._remaining = 0
-        elif "Content-Length" in headers:
+        elif has_length:
             self._remaining = _wire.parse_decimal(headers["Content-Length"])
         else:
             self._remaining = None
@@ -966,14 +968,17 @@ class HTTP1Connection(httputil.HTTPConnection):
             data += self._frame(chunk)
         link = self._link
         if link is not None and link.flush_queue is not None and self._may_hold(data):
+            queue = link.flush_queue
             held = link.held
-            if held is None:
-                held = link.held = _writebehind.HeldWrites(stream, link.flush_queue)
-            elif not held.can_take(len(data)):
-                # (Responses to a pipelining client add up.)
-                held.flush()
-            self._last_write = pending = held.hold(data)
-            return pending
+            if queue.busy or (held is not None and held.holding):
+                if held is None:
+                    held = link.held = _writebehind.HeldWrites(stream, queue)
+                elif not held.can_take(len(data)):
+                    # (Responses to a pipelining client add up.)
+                    held.flush()
+                self._last_write = pending = held.hold(data)
+                return pending
+            queue.wrote_at_once()
         return self._send(data)
 
     def _may_hold(self, data: bytes) -> bool:
