@@ -27,8 +27,9 @@ of the next iteration, before any of the connections reads again.
 What it does not change
 -----------------------
 - The bytes on the wire and their order. While a stream has bytes held, its
-  own ``write`` and ``close`` are shadowed (instance attributes, removed on
-  the flush) by versions that flush first: a handler that writes to, or
+  own ``write`` and ``close`` flush them first (the stream's class is
+  swapped, until the flush, for a subclass that does so): a handler that
+  writes to, or
   closes, ``request.connection.stream`` directly still sees what it wrote
   through the connection go out first. ``HTTP1Connection.detach`` flushes
   before it hands the stream over.
@@ -163,7 +164,7 @@ def queue_for(stream: iostream.IOStream) -> Optional[FlushQueue]:
 class HeldWrites:
     """The bytes one stream holds until the next flush."""
 
-    __slots__ = ("stream", "queue", "future", "_pieces", "_size", "_after")
+    __slots__ = ("stream", "queue", "future", "_pieces", "_size", "_after", "_class")
 
     def __init__(self, stream: iostream.IOStream, queue: FlushQueue) -> None:
         self.stream = stream
@@ -174,6 +175,8 @@ class HeldWrites:
         self._pieces: list[bytes] = []
         self._size = 0
         self._after: list[_AfterFlush] = []
+        # The stream's own class, while it wears its shadow (see hold).
+        self._class: Optional[type] = None
 
     @property
     def holding(self) -> bool:
@@ -187,9 +190,14 @@ class HeldWrites:
         flush."""
         future = self.future
         if not self._pieces:
-            shadow = vars(self.stream)
-            shadow["write"] = self._write_after_flush
-            shadow["close"] = self._close_after_flush
+            # While bytes are held, the stream's write and close flush them
+            # first: the stream's class is swapped for a subclass that does
+            # so (setting instance attributes instead would give each
+            # stream its own attribute table, about 1.5 KiB, for good).
+            stream = self.stream
+            self._class = cls = type(stream)
+            _holders[id(stream)] = self
+            stream.__class__ = _shadow_class(cls)
             future = self.future = self.queue.loop.create_future()
             self.queue.add(self)
         self._pieces.append(data)
@@ -220,9 +228,11 @@ class HeldWrites:
         self._settle(written)
 
     def _take(self) -> list[bytes]:
-        shadow = vars(self.stream)
-        shadow.pop("write", None)
-        shadow.pop("close", None)
+        stream = self.stream
+        if self._class is not None:
+            stream.__class__ = self._class
+            self._class = None
+            del _holders[id(stream)]
         pieces, self._pieces, self._size = self._pieces, [], 0
         return pieces
 
@@ -239,13 +249,13 @@ class HeldWrites:
                 written.add_done_callback(callback)
             written.add_done_callback(functools.partial(_resolve, future))
 
-    # The shadows of the stream's own methods while bytes are held.
+    # What the stream's write and close do while bytes are held.
 
-    def _write_after_flush(self, data: bytes) -> Future[None]:
+    def write_after_flush(self, data: bytes) -> Future[None]:
         self.flush()
         return self.stream.write(data)
 
-    def _close_after_flush(self, exc_info: object = False) -> None:
+    def close_after_flush(self, exc_info: object = False) -> None:
         if not exc_info:
             self.flush()
             self.stream.close()
@@ -256,6 +266,37 @@ class HeldWrites:
         self._take()
         self.stream.close(exc_info)  # type: ignore[arg-type]
         self._settle(None)
+
+
+# The HeldWrites of each stream that wears its shadow class, by id(stream).
+_holders: dict[int, HeldWrites] = {}
+_shadows: dict[type, type] = {}
+
+
+def _shadow_class(cls: type) -> type:
+    """A subclass of the stream class ``cls`` whose write and close go
+    through the stream's HeldWrites; made once per class."""
+    shadow = _shadows.get(cls)
+    if shadow is None:
+
+        def write(self: iostream.IOStream, data: bytes) -> Future[None]:
+            return _holders[id(self)].write_after_flush(data)
+
+        def close(self: iostream.IOStream, exc_info: object = False) -> None:
+            _holders[id(self)].close_after_flush(exc_info)
+
+        shadow = _shadows[cls] = type(
+            cls.__name__,
+            (cls,),
+            {
+                "write": write,
+                "close": close,
+                "__module__": cls.__module__,
+                "__qualname__": cls.__qualname__,
+                "__doc__": cls.__doc__,
+            },
+        )
+    return shadow
 
 
 def _resolve(future: Future[None], written: object = None) -> None:
