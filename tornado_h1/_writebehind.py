@@ -16,35 +16,37 @@ back, 1.7 µs.
 
 How
 ---
-A server connection that writes a response head of at most `HOLD_LIMIT`
-bytes, while no further request of the same client is waiting to be read,
-does not pass it to the IOStream at once. `HeldWrites` keeps the bytes
-(with anything else the response writes in the same step, up to the same
-limit), and the event loop's `FlushQueue` hands everything held to the
-streams in one callback, scheduled with ``call_soon``: it runs at the start
-of the next iteration, before any of the connections reads again.
+While the event loop is *busy* (see `FlushQueue`: an iteration has written
+two responses or more), a server connection that writes a response head of
+at most `HOLD_LIMIT` bytes does not pass it to the IOStream at once.
+`HeldWrites` keeps the bytes (with anything else the response writes in
+the same step, up to the same limit), and the event loop's `FlushQueue`
+hands everything held to the streams in one callback, scheduled with
+``call_soon``: it runs at the start of the next iteration, before any of
+the connections reads again. A lone client is answered at once, as before:
+holding would only add an iteration to each of its responses.
 
 What it does not change
 -----------------------
 - The bytes on the wire and their order. While a stream has bytes held, its
   own ``write`` and ``close`` flush them first (the stream's class is
   swapped, until the flush, for a subclass that does so): a handler that
-  writes to, or
-  closes, ``request.connection.stream`` directly still sees what it wrote
-  through the connection go out first. ``HTTP1Connection.detach`` flushes
-  before it hands the stream over.
+  writes to, or closes, ``request.connection.stream`` directly still sees
+  what it wrote through the connection go out first.
+  ``HTTP1Connection.detach`` flushes before it hands the stream over.
 - When the next request is read: the serving loop waits for a held
   response to be flushed, exactly as it waits for any response to be
   written, so a client that does not read still holds up its connection
-  (memory stays bounded).
+  (memory stays bounded). The one exception is a pipelining client, whose
+  next request is already buffered: it is served at once and its response
+  joins the same flush (one ``send()`` for the batch), but never while an
+  earlier flush is still being written.
 - What a write's future says: the future ``write_headers`` returns resolves
   once the bytes are written. It never fails because the peer went away:
   upstream's does not either.
 
-Pipelined requests (the next one already buffered) are answered at once,
-back to back; the last of a batch is held like any other. Streams with a
-``max_write_buffer_size`` are never held, so that the error for a full
-buffer is still raised by the call that overflows it.
+Streams with a ``max_write_buffer_size`` are never held, so that the error
+for a full buffer is still raised by the call that overflows it.
 """
 
 from __future__ import annotations

@@ -890,7 +890,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         link = self._link
         if link is not None and link.held is not None:
             # Whatever is held goes first, and the stream is handed over
-            # without our shadows of its methods.
+            # with its own class (see _writebehind.HeldWrites.hold).
             link.held.flush()
         self._forget_callbacks()
         stream = self.stream
