@@ -51,17 +51,26 @@ def _app(
     return app
 
 
+async def _watched(
+    serve: Any, raw_client: Any, body: bytes = b"ok"
+) -> tuple[RawClient, list[int]]:
+    """A server whose app answers at once, recording how many bytes had
+    reached the client's socket when finish() returned; and its client."""
+    seen: list[int] = []
+    clients: list[RawClient] = []
+    port = serve(_app(lambda request: seen.append(unread(clients[0].sock)), body))
+    clients.append(await raw_client(port))
+    return clients[0], seen
+
+
 async def test_a_small_response_waits_for_the_next_iteration(
     serve: Any, raw_client: Any
 ) -> None:
     """Right after finish() nothing is on the wire; one IOLoop iteration
     later the whole response is."""
-    seen: list[int] = []
-    clients: list[Any] = []
-    port = serve(_app(lambda request: seen.append(unread(clients[0].sock))))
-    clients.append(await raw_client(port))
-    await clients[0].send(request_bytes("GET", "/", headers=HOST))
-    assert (await clients[0].recv_response()).endswith(b"\r\n\r\nok")
+    client, seen = await _watched(serve, raw_client)
+    await client.send(request_bytes("GET", "/", headers=HOST))
+    assert (await client.recv_response()).endswith(b"\r\n\r\nok")
     assert seen == [0]
 
 
@@ -72,20 +81,15 @@ def adaptive(always_hold: None, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("adaptive")
-async def test_a_lone_client_is_answered_at_once(
-    serve: Any, raw_client: Any
-) -> None:
+async def test_a_lone_client_is_answered_at_once(serve: Any, raw_client: Any) -> None:
     """With one client there is nobody to share a flush with: holding
     would only add an IOLoop iteration to each response, so nothing is
     held."""
-    seen: list[int] = []
-    clients: list[Any] = []
-    port = serve(_app(lambda request: seen.append(unread(clients[0].sock))))
-    clients.append(await raw_client(port))
+    client, seen = await _watched(serve, raw_client)
     sizes = []
     for path in ("/1", "/2", "/3"):
-        await clients[0].send(request_bytes("GET", path, headers=HOST))
-        sizes.append(len(await clients[0].recv_response()))
+        await client.send(request_bytes("GET", path, headers=HOST))
+        sizes.append(len(await client.recv_response()))
     assert seen == sizes
 
 
@@ -139,12 +143,9 @@ async def test_without_write_behind_the_response_goes_at_once(
     """The observation above is real: with write-behind off, the response
     is in the client's socket before finish() returns."""
     monkeypatch.setattr(_writebehind, "ENABLED", False)
-    seen: list[int] = []
-    clients: list[Any] = []
-    port = serve(_app(lambda request: seen.append(unread(clients[0].sock))))
-    clients.append(await raw_client(port))
-    await clients[0].send(request_bytes("GET", "/", headers=HOST))
-    response = await clients[0].recv_response()
+    client, seen = await _watched(serve, raw_client)
+    await client.send(request_bytes("GET", "/", headers=HOST))
+    response = await client.recv_response()
     assert seen == [len(response)]
 
 
@@ -189,14 +190,11 @@ async def test_pipelined_responses_go_out_together(
         return original(self, data)
 
     monkeypatch.setattr(iostream.BaseIOStream, "write", counted)
-    seen: list[int] = []
-    clients: list[Any] = []
-    port = serve(_app(lambda request: seen.append(unread(clients[0].sock))))
-    clients.append(await raw_client(port))
-    await clients[0].send(
+    client, seen = await _watched(serve, raw_client)
+    await client.send(
         b"".join(request_bytes("GET", p, headers=HOST) for p in ("/1", "/2", "/3"))
     )
-    responses = [await clients[0].recv_response() for _ in range(3)]
+    responses = [await client.recv_response() for _ in range(3)]
     assert seen == [0, 0, 0]
     assert writes == [sum(len(r) for r in responses)]
 
@@ -235,12 +233,9 @@ async def test_pipelining_is_held_up_by_a_client_that_does_not_read(serve: Any) 
 
 async def test_large_responses_are_not_held(serve: Any, raw_client: Any) -> None:
     big = b"x" * (_writebehind.HOLD_LIMIT + 1)
-    seen: list[int] = []
-    clients: list[Any] = []
-    port = serve(_app(lambda request: seen.append(unread(clients[0].sock)), big))
-    clients.append(await raw_client(port))
-    await clients[0].send(request_bytes("GET", "/", headers=HOST))
-    assert (await clients[0].recv_response()).endswith(big)
+    client, seen = await _watched(serve, raw_client, big)
+    await client.send(request_bytes("GET", "/", headers=HOST))
+    assert (await client.recv_response()).endswith(big)
     assert seen and seen[0] > 0
 
 
