@@ -266,6 +266,10 @@ def test_quick_wrk(
     assert_nothing_left(tag, doc["children"])
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize(
     ("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)]
 )
@@ -292,6 +296,11 @@ def test_interrupted_run_leaves_no_process(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,
+        # A command started in the background by a non-interactive shell
+        # (CI run as `cmd &`) inherits SIGINT ignored, and Python then
+        # never turns it into KeyboardInterrupt: give the benchmark the
+        # default disposition, as a terminal would.
+        preexec_fn=_default_sigint,
     )
     try:
         # Wait until the load generator runs, so both servers are up.
@@ -306,6 +315,8 @@ def test_interrupted_run_leaves_no_process(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        if proc.stderr is not None:
+            proc.stderr.close()
     assert proc.returncode == code
     assert b"interrupted; all child processes stopped" in err
     assert_nothing_left(tag, [])
