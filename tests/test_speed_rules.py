@@ -153,6 +153,13 @@ def _recording_app(events: list[str], later: bool = False, body: bytes = b"ok") 
     return app
 
 
+async def _get_one_by_one(client: Any, *paths: str) -> None:
+    """GET each path, waiting for each ``ok`` before sending the next."""
+    for path in paths:
+        await client.send(request_bytes("GET", path, headers=HOST))
+        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+
+
 async def test_one_iteration_after_answering_in_the_same_step(
     serve: Any, raw_client: Any, timeline: list[str]
 ) -> None:
@@ -162,9 +169,7 @@ async def test_one_iteration_after_answering_in_the_same_step(
     before it reads (the client cannot have answered yet)."""
     port = serve(_recording_app(timeline))
     client = await raw_client(port)
-    for path in ("/1", "/2", "/3"):
-        await client.send(request_bytes("GET", path, headers=HOST))
-        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    await _get_one_by_one(client, "/1", "/2", "/3")
     # No pause before the first request of a connection; one before each
     # later one (a last one, before a fourth read, may or may not be seen).
     assert timeline[:5] == ["/1", "pause", "/2", "pause", "/3"]
@@ -179,9 +184,7 @@ async def test_no_pause_after_a_held_response(
     iteration the client needs, so no pause is added to it."""
     port = serve(_recording_app(timeline))
     client = await raw_client(port)
-    for path in ("/1", "/2", "/3"):
-        await client.send(request_bytes("GET", path, headers=HOST))
-        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    await _get_one_by_one(client, "/1", "/2", "/3")
     assert timeline[:3] == ["/1", "/2", "/3"]
 
 
@@ -242,9 +245,7 @@ async def test_no_iteration_after_answering_later(
     watching the socket."""
     port = serve(_recording_app(timeline, later=True))
     client = await raw_client(port)
-    for path in ("/1", "/2", "/3"):
-        await client.send(request_bytes("GET", path, headers=HOST))
-        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    await _get_one_by_one(client, "/1", "/2", "/3")
     assert timeline[:3] == ["/1", "/2", "/3"]
 
 
@@ -340,9 +341,7 @@ async def test_an_empty_close_callback_is_not_cleared_again(
     events: list[str] = []
     port = serve(_recording_app(events))
     client = await raw_client(port)
-    for path in ("/1", "/2", "/3"):
-        await client.send(request_bytes("GET", path, headers=HOST))
-        assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    await _get_one_by_one(client, "/1", "/2", "/3")
     assert events == ["/1", "/2", "/3"]
     assert calls == []
 

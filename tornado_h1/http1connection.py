@@ -495,7 +495,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 held = self._link.held if self._link is not None else None
                 if (
                     held is not None
-                    and held.future is not None
+                    and held.holding
                     and self._outbound is Outbound.DONE
                 ):
                     # The whole response is held for the next flush (see
@@ -516,6 +516,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                         or self.stream.writing()
                         or self._close_after
                     ):
+                        assert held.future is not None
                         await held.future
                         waited = flushed = True
                 elif not self.stream.closed():
