@@ -25,10 +25,12 @@ import pytest
 import tornado.httpserver
 import tornado.ioloop
 import tornado.testing
-from helpers import LogCapture, RawClient, describe, upstream_module
+from helpers import RawClient
 
 import tornado_h1
 from tornado_h1 import http1connection as ours_h1
+from tornado_h1.testing.logs import LogRecorder, describe
+from tornado_h1.testing.upstream import upstream_module
 
 IMPLS = ("tornado_h1", "upstream")
 
@@ -56,8 +58,8 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 @pytest.fixture
-def logs(request: pytest.FixtureRequest) -> Iterator[LogCapture]:
-    capture = LogCapture().start()
+def logs(request: pytest.FixtureRequest) -> Iterator[LogRecorder]:
+    capture = LogRecorder().start()
     capture.reported = False  # type: ignore[attr-defined]
     request.node._h1_log_capture = capture
     try:
@@ -158,7 +160,9 @@ def always_hold(monkeypatch: pytest.MonkeyPatch) -> None:
     (by default it holds only while the event loop is busy)."""
     from tornado_h1 import _writebehind
 
-    monkeypatch.setattr(_writebehind, "ADAPTIVE", False)
+    monkeypatch.setattr(
+        ours_h1.HTTP1ServerConnection, "_write_behind", _writebehind.Policy.ALWAYS
+    )
     monkeypatch.setattr(_writebehind, "_queues", type(_writebehind._queues)())
 
 

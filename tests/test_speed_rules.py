@@ -17,7 +17,7 @@ from helpers import request_bytes
 from tornado import httputil, iostream
 from tornado.httputil import HTTPHeaders
 
-from tornado_h1 import _wire
+from tornado_h1 import _tornado, _wire
 from tornado_h1 import http1connection as ours
 
 HOST = [("Host", "example.com")]
@@ -56,8 +56,8 @@ def test_valid_heads_take_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None
 def test_parsed_headers_skip_httpheaders_init() -> None:
     """The parser makes its HTTPHeaders without ``__init__`` (and its
     ``MutableMapping.update``), in a state equal to a real empty one."""
-    assert _wire._blank_headers is not HTTPHeaders
-    made = _wire._blank_headers()
+    assert _tornado.blank_headers is not HTTPHeaders
+    made = _tornado.blank_headers()
     assert type(made) is HTTPHeaders
     assert vars(made) == vars(HTTPHeaders())
     _, headers = _wire.split_head(
@@ -83,7 +83,7 @@ def test_blank_headers_fall_back_on_unknown_state(
         self._history = []  # type: ignore[attr-defined]
 
     monkeypatch.setattr(HTTPHeaders, "__init__", init_with_a_list)
-    assert _wire._blank_headers_maker() is HTTPHeaders
+    assert _tornado._blank_headers_maker() is HTTPHeaders
 
 
 def test_blank_headers_fall_back_when_they_behave_differently(
@@ -110,7 +110,7 @@ def test_blank_headers_fall_back_when_they_behave_differently(
     # The empty state alone passes the first check...
     assert all(value == {} for value in vars(HTTPHeaders()).values())
     # ...and the trial run makes the maker fall back.
-    assert _wire._blank_headers_maker() is HTTPHeaders
+    assert _tornado._blank_headers_maker() is HTTPHeaders
 
 
 # ------------------------------------------------- between requests (server)
@@ -226,14 +226,14 @@ async def test_back_to_back_has_a_limit(
 def test_status_lines_are_cached_and_bounded() -> None:
     """Status lines come from a small cache (servers answer with a handful
     of statuses), emptied when full so that odd reasons cannot grow it."""
-    ours._status_lines.clear()
-    first = ours._status_line(200, "OK")
+    _wire._status_lines.clear()
+    first = _wire.status_line(200, "OK")
     assert first == b"HTTP/1.1 200 OK"
-    assert ours._status_line(200, "OK") is first
+    assert _wire.status_line(200, "OK") is first
     for code in range(300, 300 + 100):
-        assert ours._status_line(code, "R") == b"HTTP/1.1 %d R" % code
-        assert len(ours._status_lines) <= 64
-    assert ours._status_line(404, "Not Found") == b"HTTP/1.1 404 Not Found"
+        assert _wire.status_line(code, "R") == b"HTTP/1.1 %d R" % code
+        assert len(_wire._status_lines) <= 64
+    assert _wire.status_line(404, "Not Found") == b"HTTP/1.1 404 Not Found"
 
 
 async def test_no_iteration_after_answering_later(

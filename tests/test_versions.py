@@ -34,7 +34,7 @@ import tornado.testing
 import tornado.web
 
 import tornado_h1
-from tornado_h1 import _versions
+from tornado_h1 import _delegates, _versions
 from tornado_h1 import http1connection as h1
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,14 +106,14 @@ def test_table_is_newest_first_and_complete() -> None:
 
 def test_current_follows_the_installed_tornado() -> None:
     assert _versions.CURRENT == _versions.behaviour_for(tornado.version_info)
-    assert h1._INPUT_ERRORS_PASS_GUARD is (
+    assert _delegates._INPUT_ERRORS_PASS_GUARD is (
         not _versions.CURRENT.input_error_in_delegate_uncaught
     )
     # What upstream's guard does with HTTPInputError tells which row applies.
     lets_through = "HTTPInputError" in inspect.getsource(
         upstream._ExceptionLoggingContext.__exit__
     )
-    assert h1._INPUT_ERRORS_PASS_GUARD is lets_through
+    assert _delegates._INPUT_ERRORS_PASS_GUARD is lets_through
 
 
 # ---------------------------------------------------------------------------
@@ -140,7 +140,7 @@ class _InvalidGzip(tornado.web.RequestHandler):
 @pytest.fixture(params=[False, True], ids=["6.5.2+", "before 6.5.2"])
 def uncaught(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> bool:
     value: bool = request.param
-    monkeypatch.setattr(h1, "_INPUT_ERRORS_PASS_GUARD", not value)
+    monkeypatch.setattr(_delegates, "_INPUT_ERRORS_PASS_GUARD", not value)
     return value
 
 
@@ -302,7 +302,7 @@ def test_no_progress_error_follows_the_switch(
 
     async def feed() -> None:
         # As the driver calls it: inside the delegate guard.
-        with h1._delegate_guard:
+        with h1._ExceptionLoggingContext(tornado.log.app_log):
             await delegate.data_received(b"\x00")
 
     if uncaught:

@@ -623,9 +623,9 @@ def test_body_framing(case: FramingCase) -> None:
 def test_body_framing_rewrites_repeated_content_length() -> None:
     headers = _headers([(CL, "5"), (CL, "5")])
     framing = _wire.body_framing(headers, is_client=False, status=0, max_body_size=MB)
-    assert framing == _wire.Framing(_wire.Body.LENGTH, 5)
+    assert framing == _wire.Framing(_wire.Body.LENGTH, 5, step=6)
     assert headers.get_list(CL) == ["5"]
-    assert _wire.NO_BODY == _wire.Framing(_wire.Body.NONE, 0)
+    assert _wire.NO_BODY == _wire.Framing(_wire.Body.NONE, 0, step=1)
 
 
 @pytest.mark.parametrize("case", [case for _, case in FRAMING], ids=FRAMING_IDS)
@@ -870,8 +870,9 @@ def _drive_write_headers(
                 conn._request_start_line = request
                 conn._request_headers = request_headers or HTTPHeaders()
             else:
-                conn._request_line = request
-                conn._request_headers = request_headers or HTTPHeaders()
+                conn._exchange.received_request(
+                    request, request_headers or HTTPHeaders()
+                )
         try:
             conn.write_headers(start_line, headers)
         except Exception as e:
@@ -1130,10 +1131,10 @@ def test_response_head_matches_upstream(
         if module is upstream:
             conn._request_start_line = request
             conn._disconnect_on_finish = close
+            conn._request_headers = request_headers
         else:
-            conn._request_line = request
-            conn._close_after = close
-        conn._request_headers = request_headers
+            conn._exchange.no_keep_alive = no_keep_alive
+            conn._exchange.received_request(request, request_headers)
         conn.write_headers(
             httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
             HTTPHeaders({"Content-Type": "text/plain"}),

@@ -77,7 +77,9 @@ async def test_a_small_response_waits_for_the_next_iteration(
 @pytest.fixture
 def adaptive(always_hold: None, monkeypatch: pytest.MonkeyPatch) -> None:
     """The default: hold only while the event loop is busy."""
-    monkeypatch.setattr(_writebehind, "ADAPTIVE", True)
+    monkeypatch.setattr(
+        ours.HTTP1ServerConnection, "_write_behind", _writebehind.Policy.ADAPTIVE
+    )
 
 
 @pytest.mark.usefixtures("adaptive")
@@ -142,7 +144,9 @@ async def test_without_write_behind_the_response_goes_at_once(
 ) -> None:
     """The observation above is real: with write-behind off, the response
     is in the client's socket before finish() returns."""
-    monkeypatch.setattr(_writebehind, "ENABLED", False)
+    monkeypatch.setattr(
+        ours.HTTP1ServerConnection, "_write_behind", _writebehind.Policy.OFF
+    )
     client, seen = await _watched(serve, raw_client)
     await client.send(request_bytes("GET", "/", headers=HOST))
     response = await client.recv_response()
@@ -158,7 +162,7 @@ async def test_responses_of_one_iteration_share_one_flush(
     original = _writebehind.FlushQueue._flush_all
 
     def counted(self: _writebehind.FlushQueue) -> None:
-        flushed.append(len(self._waiting))
+        flushed.append(len(self.holders))
         original(self)
 
     monkeypatch.setattr(_writebehind.FlushQueue, "_flush_all", counted)
@@ -346,12 +350,12 @@ async def test_a_failed_flush_leaves_nobody_waiting(
     ]
 
 
-async def test_detach_flushes_and_hands_over_a_plain_stream(
+async def test_detach_flushes_and_hands_over_the_stream(
     serve: Any, raw_client: Any
 ) -> None:
     """A handshake answered and then detached (as WebSocket does): the
     answer is on the wire when detach() returns, and the stream is handed
-    over with its own class (not write-behind's shadow of it)."""
+    over with the class it has had since its first held response."""
     seen: list[Any] = []
     clients: list[Any] = []
 
@@ -367,7 +371,7 @@ async def test_detach_flushes_and_hands_over_a_plain_stream(
             self.connection.finish()
             stream = self.connection.detach()
             seen.append(unread(clients[0].sock))
-            seen.append(type(stream) is iostream.IOStream)
+            seen.append(type(stream))
             stream.write(b"after")
 
     class Server(httputil.HTTPServerConnectionDelegate):
@@ -383,7 +387,11 @@ async def test_detach_flushes_and_hands_over_a_plain_stream(
     assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
     assert await clients[0].recv_exactly(5) == b"after"
     assert seen[0] == len(head)
-    assert seen[1] is True
+    # The stream is handed over as it is: an IOStream whose class was
+    # changed once, at the connection's first held response, and says so.
+    assert issubclass(seen[1], iostream.IOStream)
+    assert seen[1].__name__ == "IOStreamWithWriteBehind"
+    assert seen[1].__module__ == "tornado_h1._writebehind"
 
 
 async def test_the_write_future_resolves_once_written(
@@ -534,7 +542,7 @@ def test_one_failing_stream_does_not_keep_the_others_bytes(
     )
     queue = _writebehind.FlushQueue(asyncio.new_event_loop())
     try:
-        queue._waiting = [Held("a", True), Held("b", False)]  # type: ignore[list-item]
+        queue.holders = {"a": Held("a", True), "b": Held("b", False)}  # type: ignore[dict-item]
         queue._flush_all()
     finally:
         queue.loop.close()

@@ -42,7 +42,7 @@ class _Swap:
         self.active = False
         self.upstream: types.ModuleType | None = None
         self.rebound: list[tuple[types.ModuleType, str, Any]] = []
-        self.relabelled: list[Any] = []
+        self.relabelled: list[tuple[Any, str]] = []
         # Names of the modules loaded when install() ran.
         self.preexisting: set[str] = set()
         # Our object -> upstream's, for switching back later imports.
@@ -78,10 +78,15 @@ def is_installed() -> bool:
     return _swap.active
 
 
-def install() -> None:
+def install(*, write_behind: str = "adaptive") -> None:
     """Put tornado_h1 in place of ``tornado.http1connection``.
 
-    Safe to call more than once; the second call does nothing.
+    :arg str write_behind: when server connections hold small responses
+        for one flush per loop iteration (see :mod:`tornado_h1._writebehind`):
+        ``"adaptive"`` (the default: while the loop is busy), ``"always"``
+        or ``"off"``. Servers made while installed use it.
+
+    Safe to call more than once; a second call does nothing.
     """
     if _swap.active:
         return
@@ -89,9 +94,10 @@ def install() -> None:
 
     ours = _ours()
     upstream = _upstream()
+    chosen = _server_connection_class(ours, write_behind)
     # (upstream's object, ours) for the module and each name it defines.
     pairs = [(upstream, ours)] + [
-        (value, getattr(ours, name))
+        (value, chosen if name == "HTTP1ServerConnection" else getattr(ours, name))
         for name, value in vars(upstream).items()
         if _swappable(value)
         and getattr(value, "__module__", None) == UPSTREAM
@@ -120,13 +126,27 @@ def install() -> None:
 
     for name in dir(ours):
         value = getattr(ours, name)
-        if (
-            isinstance(value, (type, types.FunctionType))
-            and getattr(value, "__module__", None) == _OURS
+        home = getattr(value, "__module__", None) or ""
+        # Ours, under upstream's name: defined in the module, or (like
+        # _GzipMessageDelegate) in a helper module and exposed by it.
+        if isinstance(value, (type, types.FunctionType)) and (
+            home == _OURS or (home.startswith("tornado_h1.") and name in vars(upstream))
         ):
             value.__module__ = UPSTREAM
-            _swap.relabelled.append(value)
+            _swap.relabelled.append((value, home))
     _swap.active = True
+
+
+def _server_connection_class(ours: types.ModuleType, write_behind: str) -> type:
+    """Our HTTP1ServerConnection, or a subclass of it (same name) configured
+    with another write-behind policy."""
+    from tornado_h1._writebehind import Policy
+
+    policy = Policy(write_behind)
+    cls: type = ours.HTTP1ServerConnection
+    if policy is cls._write_behind:  # type: ignore[attr-defined]
+        return cls
+    return type(cls.__name__, (cls,), {"_write_behind": policy, "__doc__": cls.__doc__})
 
 
 def uninstall() -> None:
@@ -153,8 +173,8 @@ def uninstall() -> None:
             old = _swap.reverse.get(id(value)) if _swappable(value) else None
             if old is not None:
                 namespace[name] = old
-    for value in _swap.relabelled:
-        value.__module__ = _OURS
+    for value, home in _swap.relabelled:
+        value.__module__ = home
     _swap.rebound.clear()
     _swap.relabelled.clear()
     _swap.active = False

@@ -8,6 +8,11 @@ and its response. Each direction has its own small machine:
 * :class:`Outbound` tracks the message we send: nothing yet, head sent and
   body under way, finished.
 
+Whether the connection outlives the exchange, how our body is delimited and
+whether a deadline expired are part of the exchange's state too: see
+:class:`tornado_h1._exchange.Exchange`, which holds these states and makes
+every decision from them.
+
 :data:`INBOUND` and :data:`OUTBOUND` are the complete transition tables:
 a move that is not in a table is a programming error in the driver, and
 :func:`advance_in` and :func:`advance_out` say so. Keeping them as tables
@@ -57,11 +62,13 @@ class InEvent(enum.IntEnum):
 
 
 class OutEvent(enum.IntEnum):
-    HEAD = 0  # write_headers()
-    FINISH = 1  # finish()
+    HEAD = 0  # write_headers() with a final head
+    INTERIM = 1  # write_headers() with a 1xx head (server); a final one follows
+    WRITE = 2  # write()
+    FINISH = 3  # finish()
 
 
-_ANY_IN = tuple(Inbound)
+_LIVE_IN = (Inbound.IDLE, Inbound.HEAD, Inbound.BODY, Inbound.DONE)
 
 INBOUND: dict[tuple[Inbound, InEvent], Inbound] = {
     (Inbound.IDLE, InEvent.START): Inbound.HEAD,
@@ -72,27 +79,48 @@ INBOUND: dict[tuple[Inbound, InEvent], Inbound] = {
     # A client may read a further response with the same object, as
     # upstream allows.
     (Inbound.DONE, InEvent.START): Inbound.HEAD,
-    **{(state, InEvent.DETACH): Inbound.DETACHED for state in _ANY_IN},
-    **{(state, InEvent.CLOSE): Inbound.CLOSED for state in _ANY_IN},
+    # detach() is for delegates: it comes while they handle a head, or (as
+    # a WebSocket handshake does) when the message is complete.
+    (Inbound.HEAD, InEvent.DETACH): Inbound.DETACHED,
+    (Inbound.BODY, InEvent.DETACH): Inbound.DETACHED,
+    (Inbound.DONE, InEvent.DETACH): Inbound.DETACHED,
+    **{(state, InEvent.CLOSE): Inbound.CLOSED for state in _LIVE_IN},
+    # Closed is final. The driver may still be unwinding a read when the
+    # application closes the connection (say, by answering early); its
+    # remaining steps then fail on the closed stream, and the state stays.
+    **{(Inbound.CLOSED, event): Inbound.CLOSED for event in InEvent},
 }
-# Closed and detached are final. The driver may still be unwinding a read
-# when the application closes the connection (say, by answering early); its
-# remaining steps then fail on the closed stream, and the state stays put.
-for _event in InEvent:
-    INBOUND[(Inbound.CLOSED, _event)] = Inbound.CLOSED
-    INBOUND[(Inbound.DETACHED, _event)] = Inbound.DETACHED
 
 OUTBOUND: dict[tuple[Outbound, OutEvent], Outbound] = {
     (Outbound.IDLE, OutEvent.HEAD): Outbound.BODY,
-    # Upstream lets an application write a second head (for example after
-    # an interim response); the exchange stays open for writing.
-    (Outbound.BODY, OutEvent.HEAD): Outbound.BODY,
+    # An interim response (100 Continue, 103 Early Hints) precedes the
+    # final head.
+    (Outbound.IDLE, OutEvent.INTERIM): Outbound.IDLE,
+    # A write before any head is upstream's old way of sending a head
+    # encoded by hand (deprecated, still allowed).
+    (Outbound.IDLE, OutEvent.WRITE): Outbound.IDLE,
+    (Outbound.BODY, OutEvent.WRITE): Outbound.BODY,
     (Outbound.IDLE, OutEvent.FINISH): Outbound.DONE,
     (Outbound.BODY, OutEvent.FINISH): Outbound.DONE,
-    # finish() twice is tolerated by upstream; it stays finished.
+    # After finish(), upstream still takes a write (refused by the framing
+    # when a length was declared) and a second finish; applications see
+    # what these do, so they stay. A second head never: once a final head
+    # is out, another would start a second response inside the first.
+    (Outbound.DONE, OutEvent.WRITE): Outbound.DONE,
     (Outbound.DONE, OutEvent.FINISH): Outbound.DONE,
-    (Outbound.DONE, OutEvent.HEAD): Outbound.DONE,
 }
+
+
+class OutBody(enum.IntEnum):
+    """How the body we send is delimited (chosen by the head we send)."""
+
+    #: Content-Length bytes, counted down (0 for HEAD and 304 answers).
+    LENGTH = 0
+    #: Chunked coding (RFC 9112 §7.1), ended by the last chunk.
+    CHUNKED = 1
+    #: Neither: the body ends when the connection closes (HTTP/1.0 peers,
+    #: or a request without a body).
+    UNTIL_CLOSE = 2
 
 
 class StateError(RuntimeError):

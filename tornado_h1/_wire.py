@@ -23,18 +23,17 @@ Tornado's own tests match them in logs.
 from __future__ import annotations
 
 import enum
-from typing import Any, Callable, NamedTuple
+from typing import NamedTuple
 
 from tornado.escape import native_str
 from tornado.httputil import (
     HTTPHeaders,
     HTTPInputError,
     RequestStartLine,
-    _normalize_header,
     parse_request_start_line,
 )
 
-from tornado_h1 import _abnf, _versions
+from tornado_h1 import _abnf, _tornado, _versions
 
 # ---------------------------------------------------------------------------
 # Receiving a head
@@ -103,7 +102,7 @@ def parse_fields(text: str, pos: int = 0) -> HTTPHeaders:
     after it, is handled by :func:`_parse_field_line`, which raises the
     precise error.
     """
-    headers = _blank_headers()
+    headers = _tornado.blank_headers()
     repeated: set[str] = set()
     match = _abnf.field_line.match
     end = len(text)
@@ -115,7 +114,7 @@ def parse_fields(text: str, pos: int = 0) -> HTTPHeaders:
         # The pattern has validated the line, so a first occurrence is
         # stored without HTTPHeaders.add() validating it a second time.
         if name in headers:
-            _add_repeat(headers, name, value, repeated)
+            _tornado.add_repeat(headers, name, value, repeated)
         else:
             headers[name] = value
         pos = m.end()
@@ -133,80 +132,11 @@ def parse_fields(text: str, pos: int = 0) -> HTTPHeaders:
             pos = lf + 1
         _parse_field_line(headers, line, repeated)
     if repeated:
-        _join_repeats(headers, repeated)
+        _tornado.join_repeats(headers, repeated)
     return headers
 
 
 _HEAD_ENDINGS = ("\r\n", "\n", "")
-
-
-def _blank_headers_maker() -> Callable[[], HTTPHeaders]:
-    """A faster ``HTTPHeaders()`` for the parser.
-
-    ``HTTPHeaders.__init__`` goes through ``MutableMapping.update`` (and its
-    ABC checks) even with no arguments, which costs more than the rest of a
-    small head's parse. An empty instance is only a few empty attributes,
-    so the maker looks at one once, and builds the next ones the same way
-    without calling ``__init__``. If the empty instance holds anything other
-    than empty dicts and ``None`` (a Tornado this was not written for), or
-    a test entry does not behave as a real instance's would, the maker is
-    plain ``HTTPHeaders``.
-    """
-    probe = HTTPHeaders()
-    state = getattr(probe, "__dict__", None)
-    if not state or not all(
-        value is None or (type(value) is dict and not value) for value in state.values()
-    ):
-        return HTTPHeaders
-    dicts = tuple(name for name, value in state.items() if value is not None)
-    nones = tuple(name for name, value in state.items() if value is None)
-    new = HTTPHeaders.__new__
-
-    def blank() -> HTTPHeaders:
-        headers = new(HTTPHeaders)
-        attributes = headers.__dict__
-        for name in dicts:
-            attributes[name] = {}
-        for name in nones:
-            attributes[name] = None
-        return headers
-
-    made, real = blank(), HTTPHeaders()
-    for target in (made, real):
-        target["Host"] = "a"
-        target.add("host", "b")
-        target["X-Y"] = "c"
-        del target["x-y"]
-    if vars(made) != vars(real) or list(made.get_all()) != [
-        ("Host", "a"),
-        ("Host", "b"),
-    ]:
-        return HTTPHeaders
-    return blank
-
-
-_blank_headers = _blank_headers_maker()
-
-
-def _add_repeat(
-    headers: HTTPHeaders, name: str, value: str, repeated: set[str]
-) -> None:
-    # Where HTTPHeaders.add() is quadratic in repeats (see _versions), a
-    # repeat is appended to the per-name list, and each combined value is
-    # joined once, after the last line.
-    if _versions.HEADERS_ADD_IS_LINEAR:
-        headers.add(name, value)
-        return
-    norm = _normalize_header(name)
-    internals: Any = headers
-    internals._as_list[norm].append(value)
-    repeated.add(norm)
-
-
-def _join_repeats(headers: HTTPHeaders, repeated: set[str]) -> None:
-    internals: Any = headers
-    for norm in repeated:
-        internals._dict[norm] = ",".join(internals._as_list[norm])
 
 
 def _parse_field_line(headers: HTTPHeaders, line: str, repeated: set[str]) -> None:
@@ -233,7 +163,7 @@ def _parse_field_line(headers: HTTPHeaders, line: str, repeated: set[str]) -> No
     if _abnf.field_value.fullmatch(value) is None:
         raise HTTPInputError("Invalid header value %r" % value)
     if name in headers:
-        _add_repeat(headers, name, value, repeated)
+        _tornado.add_repeat(headers, name, value, repeated)
     else:
         headers[name] = value
 
@@ -327,26 +257,48 @@ def is_chunked(headers: HTTPHeaders) -> bool:
     raise HTTPInputError("Unsupported Transfer-Encoding %s" % coding)
 
 
-def keeps_alive(
+#: Why a connection closes after this exchange (None: it is kept alive).
+#: The reasons are values, so that the trace can print the core's verdict.
+CLOSE_ASKED = "the request said Connection: close"
+CLOSE_NO_KEEP_ALIVE = "no_keep_alive is set"
+CLOSE_HTTP10 = "HTTP/1.0 without Connection: keep-alive"
+CLOSE_HTTP10_UNDELIMITED = "HTTP/1.0 request whose end only a close can mark"
+CLOSE_ANSWERED_EARLY = "the response ended before the request was read"
+
+
+def close_reason(
     version: str, method: str | None, headers: HTTPHeaders, no_keep_alive: bool
-) -> bool:
-    """Whether the connection may carry another request after this one
-    (RFC 9112 §9.3).
+) -> str | None:
+    """Why the connection may not carry another request after this one, or
+    None if it may (RFC 9112 §9.3).
 
     HTTP/1.1 persists unless ``Connection: close``. HTTP/1.0 persists only
     on ``Connection: keep-alive``, and only when the request's end can be
     found without closing: it has a length, is chunked, or is a GET/HEAD.
     """
     if no_keep_alive:
-        return False
+        return CLOSE_NO_KEEP_ALIVE
     # ``in`` first: HTTPHeaders.get() finds a missing field by catching a
     # KeyError, which costs more than the whole test.
     connection = headers["Connection"].lower() if "Connection" in headers else None
     if version == "HTTP/1.1":
-        return connection != "close"
+        return CLOSE_ASKED if connection == "close" else None
     if "Content-Length" in headers or is_chunked(headers) or method in ("HEAD", "GET"):
-        return connection == "keep-alive"
-    return False
+        return None if connection == "keep-alive" else CLOSE_HTTP10
+    return CLOSE_HTTP10_UNDELIMITED
+
+
+def keeps_alive(
+    version: str, method: str | None, headers: HTTPHeaders, no_keep_alive: bool
+) -> bool:
+    """Whether the connection may carry another request after this one."""
+    return close_reason(version, method, headers, no_keep_alive) is None
+
+
+def asks_keep_alive(headers: HTTPHeaders) -> bool:
+    """An HTTP/1.0 request's ``Connection: keep-alive``, which the response
+    must confirm (RFC 9112 §C.2.2)."""
+    return "Connection" in headers and headers["Connection"].lower() == "keep-alive"
 
 
 #: The request fields that bear on persistence, framing or an interim
@@ -378,46 +330,57 @@ _MAX_LENGTH_DIGITS = 18
 
 
 class Framing(NamedTuple):
+    """How a received body ends, and the step of RFC 9112 §6.3 that says so."""
+
     kind: Body
     length: int = 0
+    step: int = 0
 
 
-NO_BODY = Framing(Body.NONE)
+#: Step 1: responses to HEAD, and 1xx, 204 and 304 responses, have no body.
+NO_BODY = Framing(Body.NONE, 0, 1)
+#: Step 7: a request with neither Content-Length nor Transfer-Encoding.
+NO_REQUEST_BODY = Framing(Body.NONE, 0, 7)
+_CHUNKED_BODY = Framing(Body.CHUNKED, 0, 4)
+_UNTIL_CLOSE = Framing(Body.UNTIL_CLOSE, 0, 8)
+_EMPTY_BY_LENGTH = Framing(Body.NONE, 0, 6)
+
+
+def request_framing(headers: HTTPHeaders, max_body_size: int) -> Framing:
+    """RFC 9112 §6.3 for a request: steps 3 to 7 (steps 1, 2 and 8 concern
+    responses only)."""
+    if is_plain_request(headers):
+        # None of the fields that delimit a body: step 7, decided at once.
+        return NO_REQUEST_BODY
+    return body_framing(headers, is_client=False, status=0, max_body_size=max_body_size)
+
+
+def response_framing(
+    request_method: str | None, status: int, headers: HTTPHeaders, max_body_size: int
+) -> Framing:
+    """RFC 9112 §6.3 for a response to ``request_method``: step 1 (HEAD,
+    304; 1xx never gets here, and 204 is checked against its fields), then
+    the field-based steps. Step 2 (a 2xx to CONNECT opens a tunnel) does not
+    apply: Tornado's client never sends CONNECT."""
+    if request_method == "HEAD" or status == 304:
+        return NO_BODY
+    return body_framing(
+        headers, is_client=True, status=status, max_body_size=max_body_size
+    )
 
 
 def body_framing(
     headers: HTTPHeaders, *, is_client: bool, status: int, max_body_size: int
 ) -> Framing:
-    """Decide how the body of a received message ends: RFC 9112 §6.3.
-
-    The caller has already applied the rules that depend only on the request
-    and status (§6.3 step 1: responses to HEAD, 1xx and 304 have no body);
-    ``status`` is 0 for requests. The numbered steps below are the RFC's.
+    """Decide how the body of a received message ends from its fields: RFC
+    9112 §6.3 steps 3 to 8, and the part of step 1 that depends on fields
+    (a 204 has no body). ``status`` is 0 for requests. The numbered steps
+    below are the RFC's.
 
     May rewrite a repeated Content-Length to its single value, as upstream
     does, so the application sees one number.
     """
-    length: int | None = None
-    if "Content-Length" in headers:
-        value = headers["Content-Length"]
-        # Step 5: a list of identical values (a field repeated by a proxy)
-        # may stand for the value; differing values are an error.
-        if "," in value:
-            pieces = _abnf.list_separator.split(value)
-            if any(piece != pieces[0] for piece in pieces):
-                raise HTTPInputError("Multiple unequal Content-Lengths: %r" % value)
-            headers["Content-Length"] = value = pieces[0]
-        # Step 5: anything but 1*DIGIT is unrecoverable.
-        if _abnf.content_length.fullmatch(value) is None:
-            raise HTTPInputError("Only integer Content-Length is allowed: %s" % value)
-        # More digits than any real body needs is too long before int() is
-        # asked to convert them (thousands of digits cost time, and Python
-        # refuses more than 4300).
-        if len(value) > _MAX_LENGTH_DIGITS:
-            raise HTTPInputError("Content-Length too long")
-        length = int(value)
-        if length > max_body_size:
-            raise HTTPInputError("Content-Length too long")
+    length = _content_length(headers, max_body_size)
     # Steps 3 and 4: Transfer-Encoding (and its conflict with Content-Length).
     chunked = is_chunked(headers)
     # Step 1 (the part that depends on the body headers): 204 has no body.
@@ -427,15 +390,44 @@ def body_framing(
             raise HTTPInputError("Response with code %d should not have body" % status)
         return NO_BODY
     if chunked:
-        return Framing(Body.CHUNKED)
+        return _CHUNKED_BODY
     # Step 6: a valid Content-Length.
     if length is not None:
-        return Framing(Body.LENGTH, length) if length else NO_BODY
+        return Framing(Body.LENGTH, length, 6) if length else _EMPTY_BY_LENGTH
     # Step 8: a response without either is read until the connection closes.
-    if is_client:
-        return Framing(Body.UNTIL_CLOSE)
     # Step 7: a request without either has no body.
-    return NO_BODY
+    return _UNTIL_CLOSE if is_client else NO_REQUEST_BODY
+
+
+def _content_length(headers: HTTPHeaders, max_body_size: int) -> int | None:
+    """Step 5: the one valid Content-Length, or None if there is none."""
+    if "Content-Length" not in headers:
+        return None
+    value = headers["Content-Length"]
+    # A list of identical values (a field repeated by a proxy) may stand for
+    # the value; differing values are an error.
+    if "," in value:
+        pieces = _abnf.list_separator.split(value)
+        if any(piece != pieces[0] for piece in pieces):
+            raise HTTPInputError("Multiple unequal Content-Lengths: %r" % value)
+        headers["Content-Length"] = value = pieces[0]
+    # Anything but 1*DIGIT is unrecoverable.
+    if _abnf.content_length.fullmatch(value) is None:
+        raise HTTPInputError("Only integer Content-Length is allowed: %s" % value)
+    # More digits than any real body needs is too long before int() is asked
+    # to convert them (Python refuses more than 4300).
+    if len(value) > _MAX_LENGTH_DIGITS:
+        raise HTTPInputError("Content-Length too long")
+    length = int(value)
+    if length > max_body_size:
+        raise HTTPInputError("Content-Length too long")
+    return length
+
+
+def wants_continue(headers: HTTPHeaders) -> bool:
+    """Whether a request asks for ``100 Continue`` before its body (RFC 9110
+    §10.1.1). Only the exact token, as upstream."""
+    return "Expect" in headers and headers["Expect"] == "100-continue"
 
 
 # ---------------------------------------------------------------------------
@@ -507,6 +499,27 @@ def _refuse_line_break(start_line: bytes, lines: list[str]) -> None:
     for line in encoded:
         if _abnf.cr_or_lf.search(line) is not None:
             raise ValueError("Illegal characters (CR or LF) in header: %r" % line)
+
+
+_status_lines: dict[tuple[int, str], bytes] = {}
+
+
+def status_line(code: int, reason: str) -> bytes:
+    """``HTTP/1.1 <code> <reason>`` as bytes, from a small cache: servers
+    answer with a handful of statuses. At most 64 lines are kept; when full
+    the cache is emptied. (Line breaks are refused later, by encode_head.)"""
+    line = _status_lines.get((code, reason))
+    if line is None:
+        line = ("HTTP/1.1 %d %s" % (code, reason)).encode()
+        if len(_status_lines) >= 64:
+            _status_lines.clear()
+        _status_lines[(code, reason)] = line
+    return line
+
+
+def request_line_bytes(method: str, target: str) -> bytes:
+    """A request line; tornado_h1 always speaks HTTP/1.1 as a client."""
+    return f"{method} {target} HTTP/1.1".encode()
 
 
 def frame_chunk(chunk: bytes) -> bytes:

@@ -29,10 +29,11 @@ holding would only add an iteration to each of its responses.
 What it does not change
 -----------------------
 - The bytes on the wire and their order. While a stream has bytes held, its
-  own ``write`` and ``close`` flush them first (the stream's class is
-  swapped, until the flush, for a subclass that does so): a handler that
-  writes to, or closes, ``request.connection.stream`` directly still sees
-  what it wrote through the connection go out first.
+  own ``write`` and ``close`` flush them first: at its connection's first
+  held response, the stream's class becomes, for good, a subclass that
+  does so (`stream_class_for`; its name says it: ``IOStreamWithWriteBehind``).
+  A handler that writes to, or closes, ``request.connection.stream``
+  directly still sees what it wrote through the connection go out first.
   ``HTTP1Connection.detach`` flushes before it hands the stream over.
 - When the next request is read: the serving loop waits for a held
   response to be flushed, exactly as it waits for any response to be
@@ -47,49 +48,61 @@ What it does not change
 
 Streams with a ``max_write_buffer_size`` are never held, so that the error
 for a full buffer is still raised by the call that overflows it.
+
+Configuration
+-------------
+Each server connection gets a policy (`Policy`) from its
+``HTTP1ServerConnection``: ``adaptive`` (the default), ``always`` (hold
+whenever possible: tests and ``python -m tornado_h1.compat --always-hold``
+use it to see holding with one client) or ``off``. It is passed in, never
+switched by a module global: ``tornado_h1.install(write_behind="always")``.
 """
 
 from __future__ import annotations
 
 import contextvars
+import enum
 import functools
 import weakref
 from asyncio import AbstractEventLoop
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from tornado import iostream
 from tornado.concurrent import Future
 from tornado.log import gen_log
 
+from tornado_h1 import _tornado
+
 #: Responses longer than this are written at once. Holding pays off for the
 #: small ones, whose cost is per ``send()``, not per byte.
 HOLD_LIMIT = 1 << 16
 
-#: Set to False to write every response at once (for comparisons).
-ENABLED = True
-
-#: Hold only while the event loop is busy (see `FlushQueue`). Set to False
-#: to hold whenever possible (the tests do, to see holding with one client).
-ADAPTIVE = True
-
 _AfterFlush = Callable[["Optional[Future[None]]"], None]
 
 
+class Policy(str, enum.Enum):
+    """When a server connection holds its small responses."""
+
+    ADAPTIVE = "adaptive"  # while the event loop is busy (see FlushQueue)
+    ALWAYS = "always"  # whenever possible
+    OFF = "off"  # never
+
+
 class FlushQueue:
-    """The streams of one event loop that hold bytes, and the single
+    """The connections of one event loop that hold bytes, and the single
     callback that flushes them all.
 
     Holding pays only when several connections answer in the same
     iteration; for a lone client it would only add an iteration to every
-    response. So responses are held only while the loop is *busy*: from an
-    iteration in which two responses or more were written at once, until a
-    flush that finds a single stream to send.
+    response. So (under the adaptive policy) responses are held only while
+    the loop is *busy*: from an iteration in which two responses or more
+    were written at once, until a flush that finds a single stream to send.
     """
 
     __slots__ = (
         "loop",
         "busy",
-        "_waiting",
+        "holders",
         "_scheduled",
         "_context",
         "_written",
@@ -98,8 +111,10 @@ class FlushQueue:
 
     def __init__(self, loop: AbstractEventLoop) -> None:
         self.loop = loop
-        self.busy = not ADAPTIVE
-        self._waiting: list[HeldWrites] = []
+        self.busy = False
+        #: The writers holding bytes now, by stream (what a stream's own
+        #: write and close look up; entries leave at the flush).
+        self.holders: dict[iostream.IOStream, WriteBehind] = {}
         self._scheduled = False
         # The flush runs in a context of its own, not in the context of
         # whichever handler happened to hold the first response.
@@ -123,21 +138,21 @@ class FlushQueue:
             self.busy = True
         self._written = 0
 
-    def add(self, held: HeldWrites) -> None:
-        self._waiting.append(held)
+    def add(self, writer: WriteBehind) -> None:
+        self.holders[writer.stream] = writer
         if not self._scheduled:
             self._scheduled = True
             self.loop.call_soon(self._flush_all, context=self._context)
 
     def _flush_all(self) -> None:
         self._scheduled = False
-        waiting, self._waiting = self._waiting, []
-        if len(waiting) < 2 and ADAPTIVE:
+        waiting = list(self.holders.values())
+        if len(waiting) < 2:
             # One stream: nobody to share the flush with any more.
             self.busy = False
-        for held in waiting:
+        for writer in waiting:
             try:
-                held.flush()
+                writer.flush()
             except Exception:
                 # A failure on one stream must not keep the others' bytes.
                 gen_log.error("Uncaught exception in write-behind", exc_info=True)
@@ -148,13 +163,14 @@ _queues: weakref.WeakKeyDictionary[AbstractEventLoop, FlushQueue] = (
 )
 
 
+def _loop_of(stream: iostream.IOStream) -> Optional[AbstractEventLoop]:
+    return getattr(stream.io_loop, "asyncio_loop", None)
+
+
 def queue_for(stream: iostream.IOStream) -> Optional[FlushQueue]:
-    """The `FlushQueue` of ``stream``'s event loop, or None if write-behind
-    is off or the stream's IOLoop has no asyncio loop to schedule the flush
-    on."""
-    if not ENABLED:
-        return None
-    loop = getattr(stream.io_loop, "asyncio_loop", None)
+    """The `FlushQueue` of ``stream``'s event loop, or None if the stream's
+    IOLoop has no asyncio loop to schedule the flush on."""
+    loop = _loop_of(stream)
     if loop is None:
         return None
     queue = _queues.get(loop)
@@ -163,26 +179,59 @@ def queue_for(stream: iostream.IOStream) -> Optional[FlushQueue]:
     return queue
 
 
-class HeldWrites:
-    """The bytes one stream holds until the next flush."""
+class WriteBehind:
+    """The write side of one server connection: decides whether a response
+    is held, holds it, flushes it, and tells the serving loop what to wait
+    for."""
 
-    __slots__ = ("stream", "queue", "future", "_pieces", "_size", "_after", "_class")
+    __slots__ = (
+        "stream",
+        "queue",
+        "always",
+        "future",
+        "_pieces",
+        "_size",
+        "_after",
+        "_write",
+    )
 
-    def __init__(self, stream: iostream.IOStream, queue: FlushQueue) -> None:
+    def __init__(
+        self, stream: iostream.IOStream, queue: FlushQueue, always: bool
+    ) -> None:
         self.stream = stream
         self.queue = queue
+        self.always = always
         # Resolved once the held bytes are written (or cannot be: the
         # stream closed). The future every held write returns.
         self.future: Optional[Future[None]] = None
         self._pieces: list[bytes] = []
         self._size = 0
         self._after: list[_AfterFlush] = []
-        # The stream's own class, while it wears its shadow (see hold).
-        self._class: Optional[type] = None
+        # The stream class's own write, which a flush calls directly.
+        self._write: Callable[[iostream.IOStream, bytes], Future[None]] = type(
+            stream
+        ).write
 
     @property
     def holding(self) -> bool:
         return bool(self._pieces)
+
+    def may_hold(self, size: int) -> bool:
+        """Whether a response head of ``size`` bytes (with what came with
+        it) waits for the next flush: a small one, on an open stream
+        without a write-buffer limit (whose overflow must raise in the
+        call), while the loop is busy or this stream already holds."""
+        stream = self.stream
+        if (
+            size > HOLD_LIMIT
+            or stream.closed()
+            or stream.max_write_buffer_size is not None
+        ):
+            return False
+        if self.always or self.queue.busy or self._pieces:
+            return True
+        self.queue.wrote_at_once()
+        return False
 
     def can_take(self, size: int) -> bool:
         return self._size + size <= HOLD_LIMIT
@@ -192,14 +241,13 @@ class HeldWrites:
         flush."""
         future = self.future
         if not self._pieces:
-            # While bytes are held, the stream's write and close flush them
-            # first: the stream's class is swapped for a subclass that does
-            # so (setting instance attributes instead would give each
-            # stream its own attribute table, about 1.5 KiB, for good).
             stream = self.stream
-            self._class = cls = type(stream)
-            _holders[id(stream)] = self
-            stream.__class__ = _shadow_class(cls)
+            cls = type(stream)
+            if not getattr(cls, "_h1_write_behind", False):
+                # Once per connection: from now on the stream's own write
+                # and close flush what is held first.
+                self._write = cls.write
+                stream.__class__ = stream_class_for(cls)
             future = self.future = self.queue.loop.create_future()
             self.queue.add(self)
         self._pieces.append(data)
@@ -212,6 +260,20 @@ class HeldWrites:
         in the flush itself if the stream takes them at once."""
         self._after.append(callback)
 
+    def must_wait(self, close_after: bool) -> bool:
+        """After a held response: whether the serving loop waits for its
+        flush before reading on. A pipelining client's next request is
+        already here: it is served at once, and its response joins this one
+        in the same flush, but never while an earlier flush is still being
+        written, so that a client that does not read holds up its own
+        requests."""
+        stream = self.stream
+        return close_after or stream.writing() or not _tornado.holds_data(stream)
+
+    def write_now(self, data: bytes) -> Future[None]:
+        """Write through the stream class's own write (no flush check)."""
+        return self._write(self.stream, data)
+
     def flush(self) -> None:
         """Hand the held bytes to the stream now."""
         if not self._pieces:
@@ -222,7 +284,7 @@ class HeldWrites:
         if not stream.closed():
             data = pieces[0] if len(pieces) == 1 else b"".join(pieces)
             try:
-                written = stream.write(data)
+                written = self._write(stream, data)
             except BaseException:
                 # Nobody waiting for these bytes may be left waiting.
                 self._settle(None)
@@ -230,11 +292,7 @@ class HeldWrites:
         self._settle(written)
 
     def _take(self) -> list[bytes]:
-        stream = self.stream
-        if self._class is not None:
-            stream.__class__ = self._class
-            self._class = None
-            del _holders[id(stream)]
+        self.queue.holders.pop(self.stream, None)
         pieces, self._pieces, self._size = self._pieces, [], 0
         return pieces
 
@@ -251,54 +309,62 @@ class HeldWrites:
                 written.add_done_callback(callback)
             written.add_done_callback(functools.partial(_resolve, future))
 
-    # What the stream's write and close do while bytes are held.
-
-    def write_after_flush(self, data: bytes) -> Future[None]:
-        self.flush()
-        return self.stream.write(data)
-
-    def close_after_flush(self, exc_info: object = False) -> None:
+    def close_after_flush(self, exc_info: object) -> None:
+        """The stream is being closed while bytes are held."""
         if not exc_info:
             self.flush()
-            self.stream.close()
             return
         # Closed for an error: nothing more can be sent. The stream closes
-        # first, so that it records the error it was given (and, for
-        # ``exc_info=True``, finds it in sys.exc_info()).
+        # first (by our caller), so that it records the error it was given.
         self._take()
-        self.stream.close(exc_info)  # type: ignore[arg-type]
-        self._settle(None)
 
 
-# The HeldWrites of each stream that wears its shadow class, by id(stream).
-_holders: dict[int, HeldWrites] = {}
-_shadows: dict[type, type] = {}
+def _holder(stream: iostream.IOStream) -> Optional[WriteBehind]:
+    loop = _loop_of(stream)
+    queue = _queues.get(loop) if loop is not None else None
+    return queue.holders.get(stream) if queue is not None else None
 
 
-def _shadow_class(cls: type) -> type:
-    """A subclass of the stream class ``cls`` whose write and close go
-    through the stream's HeldWrites; made once per class."""
-    shadow = _shadows.get(cls)
-    if shadow is None:
+_stream_classes: dict[type, type] = {}
+
+
+def stream_class_for(cls: type) -> type:
+    """The subclass of the stream class ``cls`` whose ``write`` and
+    ``close`` first flush what the stream's connection holds; made once per
+    class."""
+    made = _stream_classes.get(cls)
+    if made is None:
+        base: Any = cls
 
         def write(self: iostream.IOStream, data: bytes) -> Future[None]:
-            return _holders[id(self)].write_after_flush(data)
+            writer = _holder(self)
+            if writer is not None:
+                writer.flush()
+            return base.write(self, data)  # type: ignore[no-any-return]
 
-        def close(self: iostream.IOStream, exc_info: object = False) -> None:
-            _holders[id(self)].close_after_flush(exc_info)
+        def close(self: iostream.IOStream, exc_info: Any = False) -> None:
+            writer = _holder(self)
+            if writer is None:
+                base.close(self, exc_info)
+                return
+            writer.close_after_flush(exc_info)
+            base.close(self, exc_info)
+            if exc_info:
+                writer._settle(None)
 
-        shadow = _shadows[cls] = type(
-            cls.__name__,
+        made = _stream_classes[cls] = type(
+            cls.__name__ + "WithWriteBehind",
             (cls,),
             {
                 "write": write,
                 "close": close,
-                "__module__": cls.__module__,
-                "__qualname__": cls.__qualname__,
-                "__doc__": cls.__doc__,
+                "_h1_write_behind": True,
+                "__module__": __name__,
+                "__doc__": "A %s whose write and close first flush what its "
+                "HTTP/1 connection holds (tornado_h1._writebehind)." % cls.__name__,
             },
         )
-    return shadow
+    return made
 
 
 def _resolve(future: Future[None], written: object = None) -> None:

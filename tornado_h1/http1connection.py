@@ -1,158 +1,110 @@
 """HTTP/1.x for Tornado, client and server: a drop-in ``tornado.http1connection``.
 
+This module is the *driver*. It awaits the IOStream, calls the delegate, and
+does what the sans-IO core answered; it decides nothing about the protocol
+itself.
+
 One request, from socket to handler and back
 --------------------------------------------
 
 1. `HTTP1ServerConnection.start_serving` starts one task per connection, the
-   *serving loop*, which makes an `HTTP1Connection` for each request in turn.
-2. `HTTP1Connection.read_response` (the name is historical: on a server it
-   reads the *request*) awaits the head from the IOStream, and hands the bytes
-   to the pure functions of :mod:`tornado_h1._wire`, which split and validate
-   them and decide how the body ends (RFC 9112 §6.3).
+   *serving loop*, which makes an `HTTP1Connection` for each request in turn,
+   each with its :class:`~tornado_h1._exchange.Exchange` (the exchange's
+   state and every decision about it).
+2. `HTTP1Connection.read_response` (on a server it reads the *request*)
+   awaits the head from the IOStream; :mod:`tornado_h1._wire` splits it, and
+   the exchange decides whether the connection is kept alive.
 3. The delegate (for a web app, Tornado's routing and ``RequestHandler``)
-   gets ``headers_received``, then ``data_received`` for each piece of the
-   body, then ``finish``.
+   gets ``headers_received``. The exchange says whether ``100 Continue`` is
+   owed and how the body ends (RFC 9112 §6.3); the body comes to the
+   delegate's ``data_received`` (chunked bodies through
+   :class:`~tornado_h1._chunked.ChunkedDecoder`), then ``finish``.
 4. The application answers through `HTTP1Connection.write_headers`,
-   `~HTTP1Connection.write` and `~HTTP1Connection.finish`, which serialize
-   with :mod:`tornado_h1._wire` and write to the same IOStream.
-5. When the response has been flushed, the serving loop goes round for the
-   next request, or closes the connection.
+   `~HTTP1Connection.write` and `~HTTP1Connection.finish`: the exchange
+   cleans up and encodes the head and frames the body; small responses may
+   wait for the next flush (:mod:`tornado_h1._writebehind`).
+5. When the response is written, the serving loop goes round for the next
+   request, or closes the connection if the exchange says so.
 
 The IOStream is the only receive buffer: every read asks it for exactly the
 head, or exactly the body's bytes, so nothing past the end of a message is
 ever taken out of it, and `HTTP1Connection.detach` can hand the untouched
 stream to a WebSocket.
-
-Only two methods await the network for a message: ``_read_head`` and the
-body readers; everything they read is interpreted elsewhere.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
-import logging
+import logging  # noqa: F401 (upstream's namespace)
 import re
-import types
-import zlib
+import types  # noqa: F401
+import zlib  # noqa: F401
 from collections.abc import Awaitable, Generator
 from typing import Any, Callable, Optional, Union, cast
 
 from tornado import gen, httputil, iostream
 from tornado.concurrent import Future
-from tornado.escape import utf8
-from tornado.log import app_log, gen_log
-from tornado.util import GzipDecompressor
+from tornado.escape import utf8  # noqa: F401
+from tornado.log import app_log, gen_log  # noqa: F401
+from tornado.util import GzipDecompressor  # noqa: F401
 
-from tornado_h1 import _abnf, _versions, _wire, _writebehind
-from tornado_h1._state import (
-    Inbound,
-    InEvent,
-    Outbound,
-    OutEvent,
-    advance_in,
-    advance_out,
+from tornado_h1 import _abnf, _tornado, _trace, _versions, _wire, _writebehind
+from tornado_h1._chunked import ChunkedDecoder, Need
+from tornado_h1._delegates import (  # noqa: F401 (upstream's names)
+    _ExceptionLoggingContext,
+    _GzipMessageDelegate,
+    _QuietException,
+    guarded_failure,
+    inflating,
 )
+from tornado_h1._exchange import (  # noqa: F401 (upstream's name)
+    MAX_INTERIM_RESPONSES as _MAX_1XX_RESPONSES,
+)
+from tornado_h1._exchange import Exchange
+from tornado_h1._state import Outbound
 from tornado_h1._wire import Body
 
 _StartLine = Union[httputil.RequestStartLine, httputil.ResponseStartLine]
 
 #: Outgoing start lines and fields must not contain a line break.
 CR_OR_LF_RE = _abnf.cr_or_lf
-
 #: ``1*DIGIT`` and ``1*HEXDIG``, as used by `parse_int` and `parse_hex_int`.
 DIGITS = re.compile("[%s]+" % "0-9")
 HEXDIGITS = re.compile("[%s]+" % "0-9a-fA-F")
 
-# A client accepts at most this many interim (1xx) responses before the final
-# one; a server sending more is hostile (each costs a delegate call).
-_MAX_1XX_RESPONSES = 10
-
-# Data that is already buffered is read without returning to the IOLoop, so
-# a fast peer could hold the loop for a whole body. Body readers therefore
-# yield to the loop after this many bytes; each chunk of a chunked body is
-# counted as _CHUNK_YIELD_COST bytes, since tiny chunks cost per chunk.
-_YIELD_THRESHOLD = 1 << 18  # 256 KiB
+# Buffered data is read without returning to the IOLoop, so a fast peer
+# could hold the loop for a whole body: body readers yield after this many
+# bytes (a chunk counts as _CHUNK_YIELD_COST, since tiny chunks cost per
+# chunk), and a server serves at most _BACK_TO_BACK buffered requests in a row.
+_YIELD_THRESHOLD = 1 << 18
 _CHUNK_YIELD_COST = 1 << 10
-# Requests a server connection may serve back to back from already buffered
-# data before it yields to the IOLoop.
 _BACK_TO_BACK = 8
 
-# What depends on the installed Tornado release (see tornado_h1._versions).
 _COALESCE_CHUNKS = _versions.CURRENT.coalesce_chunks
 _UNFOLD_RESPONSES = _versions.CURRENT.unfold_responses
-_INPUT_ERRORS_PASS_GUARD = not _versions.CURRENT.input_error_in_delegate_uncaught
-
-
-# IOStream passes a pattern through re.compile(), which hands an already
-# compiled one back unchanged: no per-read cache lookup. (IOStream's
-# annotations say bytes, hence the casts, done once here.)
+# IOStream compiles patterns itself, and hands a compiled one back as is.
 _HEAD_END = cast(bytes, _abnf.head_end)
-_CHUNK_LINE = cast(bytes, _abnf.chunk_line)
-_CHUNK_END_AND_LINE = cast(bytes, _abnf.chunk_end_and_line)
-
-_DEFAULT_SIZE = 1 << 16  # 64 KiB
-_CHUNKED = "chunked"
+_DEFAULT_SIZE = 1 << 16
 
 
-def _wants_keep_alive(headers: httputil.HTTPHeaders) -> bool:
-    """An HTTP/1.0 request asking to keep the connection open."""
-    return "Connection" in headers and headers["Connection"].lower() == "keep-alive"
+class _NextIteration:
+    """``await _NEXT_ITERATION`` lets the IOLoop run once: the one way the
+    driver yields (``asyncio.sleep(0)`` without its two coroutine frames)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield
+
+
+_NEXT_ITERATION = _NextIteration()
 
 
 def _is_done(future: Awaitable[Any]) -> bool:
     """Whether an IOStream read has already completed (its data was
     buffered). IOStream declares Awaitables but returns Futures."""
     return isinstance(future, Future) and future.done()
-
-
-class _QuietException(Exception):
-    """Raised after a delegate failure has been logged: unwinds the driver
-    without logging the same failure again."""
-
-    def __init__(self) -> None:
-        pass
-
-
-class _ExceptionLoggingContext:
-    """A ``with`` block around delegate calls: any exception except
-    `~tornado.httputil.HTTPInputError` is logged to ``logger`` as
-    ``Uncaught exception`` and replaced by `_QuietException`.
-    `~tornado.httputil.HTTPInputError` passes through, so that bad input
-    from the peer becomes a 400 rather than an application error (on
-    Tornado 6.5.2 and later; earlier releases treat it like any other
-    exception, see `tornado_h1._versions`)."""
-
-    def __init__(self, logger: logging.Logger) -> None:
-        self.logger = logger
-
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(
-        self,
-        typ: Optional[type[BaseException]],
-        value: Optional[BaseException],
-        tb: Optional[types.TracebackType],
-    ) -> None:
-        if value is not None:
-            _delegate_failed(value, self.logger)
-
-
-def _delegate_failed(error: BaseException, logger: logging.Logger = app_log) -> None:
-    """What the guard does with an exception from a delegate: returns if it
-    must go on as it is (the caller re-raises it), otherwise logs it and
-    raises `_QuietException` in its place."""
-    if _INPUT_ERRORS_PASS_GUARD and isinstance(error, httputil.HTTPInputError):
-        return
-    logger.error(
-        "Uncaught exception", exc_info=(type(error), error, error.__traceback__)
-    )
-    raise _QuietException
-
-
-# Stateless, so one instance serves every delegate call.
-_delegate_guard = _ExceptionLoggingContext(app_log)
 
 
 class HTTP1ConnectionParameters:
@@ -192,63 +144,61 @@ class HTTP1ConnectionParameters:
         self.no_keep_alive, self.decompress = no_keep_alive, decompress
 
 
-class _StreamLink:
-    """What outlives one request on a connection: the single timer and
-    whether Nagle's algorithm has been turned off.
+class _Link:
+    """What outlives one exchange on a connection: the one lazy timer, the
+    write side, the pacing of the serving loop, and the trace.
 
-    The timer is *lazy*: arming it only records a deadline; the IOLoop
-    timeout is scheduled once and, when it fires early (because the deadline
-    it was set for has been replaced by a later one), it re-arms itself for
-    the current deadline. A keep-alive connection therefore schedules about
-    one IOLoop timeout per ``header_timeout`` rather than one per request.
+    Arming the timer only records a deadline; the IOLoop timeout is
+    scheduled once and, when it fires early (its deadline was replaced by a
+    later one), it re-arms itself: about one IOLoop timeout per
+    ``header_timeout`` on a keep-alive connection, not one per request.
     """
 
     __slots__ = (
-        "io_loop",
-        "persistent",
-        "flush_queue",
-        "held",
-        "nodelay",
-        "streak",
-        "ended",
-        "pause",
-        "_handle",
-        "_handle_due",
-        "_due",
-        "_owner",
-    )
+        "stream", "persistent", "policy", "writer", "nodelay", "streak",
+        "closing", "pause", "_handle", "_handle_due", "_due", "_owner",
+    )  # fmt: skip
 
-    def __init__(self, stream: iostream.IOStream, persistent: bool = False) -> None:
-        self.io_loop = stream.io_loop
-        # True when a serving loop owns it across requests (and cancels it).
-        self.persistent = persistent
-        # Where a serving loop's small responses wait for the next flush
-        # (see tornado_h1._writebehind): the event loop's flush queue, None
-        # where nothing is held back, and this stream's held bytes, made at
-        # the first response held (an idle connection costs nothing more).
-        self.flush_queue = _writebehind.queue_for(stream) if persistent else None
-        self.held: Optional[_writebehind.HeldWrites] = None
+    def __init__(
+        self,
+        stream: iostream.IOStream,
+        persistent: bool = False,
+        policy: _writebehind.Policy = _writebehind.Policy.OFF,
+    ) -> None:
+        self.stream, self.persistent, self.policy = stream, persistent, policy
+        # Made at the first response (an idle connection costs nothing more).
+        self.writer: Optional[_writebehind.WriteBehind] = None
         self.nodelay = False
         # Requests served back to back without yielding to the IOLoop.
         self.streak = 0
-        # Set when a response ended the connection: nothing more is read.
-        self.ended = False
+        # Why the last exchange ended the connection (nothing more is read).
+        self.closing: Optional[str] = None
         # Whether to yield before reading the next head (see _read_head).
         self.pause = False
         self._handle: object = None
-        self._handle_due = 0.0
-        self._due = 0.0
+        self._handle_due = self._due = 0.0
         self._owner: Optional[HTTP1Connection] = None
 
+    def writer_for_response(self) -> Optional[_writebehind.WriteBehind]:
+        writer = self.writer
+        if writer is None and self.policy is not _writebehind.Policy.OFF:
+            queue = _writebehind.queue_for(self.stream)
+            if queue is not None:
+                always = self.policy is _writebehind.Policy.ALWAYS
+                writer = self.writer = _writebehind.WriteBehind(
+                    self.stream, queue, always
+                )
+        return writer
+
     def arm(self, owner: HTTP1Connection, seconds: float) -> None:
-        due = self.io_loop.time() + seconds
-        self._due = due
+        io_loop = self.stream.io_loop
+        due = self._due = io_loop.time() + seconds
         self._owner = owner
         if self._handle is not None:
             if self._handle_due <= due:
                 return
-            self.io_loop.remove_timeout(self._handle)
-        self._handle = self.io_loop.call_at(due, self._fire)
+            io_loop.remove_timeout(self._handle)
+        self._handle = io_loop.call_at(due, self._fire)
         self._handle_due = due
 
     def disarm(self) -> None:
@@ -257,7 +207,7 @@ class _StreamLink:
     def cancel(self) -> None:
         self._owner = None
         if self._handle is not None:
-            self.io_loop.remove_timeout(self._handle)
+            self.stream.io_loop.remove_timeout(self._handle)
             self._handle = None
 
     def _fire(self) -> None:
@@ -265,49 +215,55 @@ class _StreamLink:
         owner = self._owner
         if owner is None:
             return
-        if self.io_loop.time() < self._due:
-            self._handle = self.io_loop.call_at(self._due, self._fire)
+        if self.stream.io_loop.time() < self._due:
+            self._handle = self.stream.io_loop.call_at(self._due, self._fire)
             self._handle_due = self._due
             return
         self._owner = None
         owner._on_deadline()
 
 
-_status_lines: dict[tuple[int, str], bytes] = {}
-
-
-def _status_line(code: int, reason: str) -> bytes:
-    """``HTTP/1.1 <code> <reason>`` as bytes, from a small cache: servers
-    answer with a handful of statuses. At most 64 lines are kept; when full
-    the cache is emptied. (Line breaks are refused later, by encode_head.)"""
-    line = _status_lines.get((code, reason))
-    if line is None:
-        line = ("HTTP/1.1 %d %s" % (code, reason)).encode()
-        if len(_status_lines) >= 64:
-            _status_lines.clear()
-        _status_lines[(code, reason)] = line
-    return line
-
-
 def _relay_write(done: Future[None], written: Future[None]) -> None:
     """Resolve the future we returned for a write once the stream's write
-    has finished. A peer that closed meanwhile is not the writer's error:
-    the future resolves (the close is reported by the close callback). Any
-    other failure is re-raised here, inside a done-callback, where the event
-    loop logs it, as upstream does."""
+    has finished. A peer that closed meanwhile is not the writer's error
+    (the close callback reports it); anything else is re-raised here, in a
+    done-callback, where the event loop logs it, as upstream does."""
     _raise_unless_closed(written)
     if not done.done():
         done.set_result(None)
 
 
 def _when_done(future: Future[Any], callback: Callable[[Future[Any]], None]) -> None:
-    """``callback(future)`` now if ``future`` is done, else when it is.
-    (IOStream writes usually complete synchronously; running the callback at
-    once keeps the order of events the same as upstream's.)"""
+    """``callback(future)`` now if ``future`` is done (IOStream writes
+    usually are: running it at once keeps upstream's order of events),
+    else when it is."""
     if future.done():
         callback(future)
     else:
         future.add_done_callback(callback)
+
+
+def _raise_unless_closed(future: Future[Any]) -> None:
+    """A done-callback for a stream write or an abandoned body reader:
+    failing on a closed stream is expected; anything else is re-raised for
+    the event loop's handler to log."""
+    exc = future.exception()
+    if exc is not None and not isinstance(exc, iostream.StreamClosedError):
+        future.result()
+
+
+def _wake(waiter: Future[None], task: Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _future_on(stream: iostream.IOStream) -> Future[None]:
+    """A future of the stream's event loop (``Future()`` would look the
+    loop up, which on Python 3.11 costs a ``getpid`` system call)."""
+    loop = getattr(stream.io_loop, "asyncio_loop", None)
+    if loop is None:
+        return Future()
+    return cast("Future[None]", loop.create_future())
 
 
 class HTTP1Connection(httputil.HTTPConnection):
@@ -317,27 +273,17 @@ class HTTP1Connection(httputil.HTTPConnection):
     makes one per request it reads.
     """
 
-    # The state every exchange starts with is kept on the class: an instance
-    # gets its own value only when one changes, so making a connection (one
-    # per request on a server) sets a handful of attributes, not twenty.
-    _link: Optional[_StreamLink] = None
-    _inbound = Inbound.IDLE
-    _outbound = Outbound.IDLE
-    # Set when the timer expired while we waited on the stream; a body read
-    # under a deadline waits on _deadline_waiter.
-    _expired = False
-    _deadline_waiter: Optional[Future[None]] = None
+    # Per-exchange starting values live on the class: making a connection
+    # (one per request on a server) sets a handful of attributes, not twenty.
+    _link: Optional[_Link] = None
+    _trace: Optional[_trace.Tracer] = None
     # Set by the serving loop for every request after the first.
     _yield_if_buffered = False
-    # Close once this exchange is over (decided from the request, or by an
-    # application that finished before the request was read).
-    _close_after = False
-    # How our outgoing body is delimited: chunked, or a byte count still
-    # owed (None: neither, the body ends when we close).
-    _chunking = False
-    _remaining: Optional[int] = None
-    _request_line: Optional[httputil.RequestStartLine] = None
-    _request_headers: Optional[httputil.HTTPHeaders] = None
+    # True while the delegate has seen headers_received but neither finish()
+    # nor on_connection_close(): if we stop now, it is told of the close.
+    _owes_close = False
+    # A body read under a deadline waits on this.
+    _deadline_waiter: Optional[Future[None]] = None
     # The stream write that must complete before the exchange is over.
     _last_write: Optional[Future[None]] = None
     # Resolved when the response is out (server) or the request is
@@ -368,14 +314,16 @@ class HTTP1Connection(httputil.HTTPConnection):
         self.params = params
         # Copied, like the limits below, so that one exchange can differ.
         self.no_keep_alive = params.no_keep_alive
-        # Per-request limits; the delegate may change them in headers_received.
         self._max_body_size: int = (
             params.max_body_size
             if params.max_body_size is not None
             else stream.max_buffer_size
         )
         self._body_timeout: Optional[float] = params.body_timeout
-        _clear_close_callback(stream)
+        self._exchange = Exchange(is_client, params.no_keep_alive)
+        if is_client:
+            self._trace = _trace.tracer(context, "client ")
+        _tornado.clear_close_callback(stream)
 
     # -- reading ------------------------------------------------------------
 
@@ -391,269 +339,207 @@ class HTTP1Connection(httputil.HTTPConnection):
         Returns an awaitable that resolves to ``True`` if the connection can
         carry another message, ``False`` if it was closed or detached.
         """
-        params = self.params
-        target = delegate
-        if params.decompress:
+        if self.params.decompress:
             # Inflate gzip bodies on the way in, with the body limit applied
             # to the inflated size.
-            target = _GzipMessageDelegate(
-                delegate, params.chunk_size, self._max_body_size
-            )
-        return self._read_message(target)
+            delegate = inflating(delegate, self.params.chunk_size, self._max_body_size)
+        return self._read_message(delegate)
 
     async def _read_message(self, delegate: httputil.HTTPMessageDelegate) -> bool:
         try:
-            return await self._exchange(delegate)
+            return await self._read_exchange(delegate)
         except _QuietException:
             # A delegate failed (logged already) and has been told of the
             # close; this exchange ends here.
             self.close()
             return False
 
-    async def _exchange(self, delegate: httputil.HTTPMessageDelegate) -> bool:
-        # ``owed_close`` is True while the delegate has seen headers_received
-        # but neither finish() nor on_connection_close(): if we stop now it
-        # must be told the connection closed.
-        owed_close = False
+    async def _read_exchange(self, delegate: httputil.HTTPMessageDelegate) -> bool:
+        exchange = self._exchange
         try:
-            informational = 0
-            while True:
-                head = await self._read_head()
-                if head is None:
-                    self.close()
-                    return False
-                start_text, headers = _wire.split_head(
-                    head, unfold=self.is_client and _UNFOLD_RESPONSES
-                )
-                start_line: _StartLine
-                if self.is_client:
-                    start_line = httputil.parse_response_start_line(start_text)
-                    self._close_after = False
-                else:
-                    start_line = _wire.request_line(start_text)
-                    self._request_line = start_line
-                    self._request_headers = headers
-                    self._close_after = not _wire.keeps_alive(
-                        start_line.version,
-                        start_line.method,
-                        headers,
-                        self.params.no_keep_alive,
-                    )
-                owed_close = True
-                # (The hot delegate calls are guarded by try/except, which
-                # costs nothing until something is raised, rather than by
-                # `with _delegate_guard`, which costs two calls.)
-                try:
-                    pending = delegate.headers_received(start_line, headers)
-                    if pending is not None:
-                        await pending
-                except BaseException as e:
-                    _delegate_failed(e)
-                    raise
-                if self.stream is None:
-                    # The delegate called detach(): the stream is not ours.
-                    owed_close = False
-                    return False
-                if not self.is_client:
-                    break
-                assert isinstance(start_line, httputil.ResponseStartLine)
-                status = start_line.code
-                if not 100 <= status < 200:
-                    break
-                # An interim response (RFC 9110 §15.2): no body, and the
-                # real response follows on the same connection.
-                if "Content-Length" in headers or "Transfer-Encoding" in headers:
-                    raise httputil.HTTPInputError(
-                        "Response code %d cannot have body" % status
-                    )
-                if informational >= _MAX_1XX_RESPONSES:
-                    raise httputil.HTTPInputError("Too many 1xx responses")
-                informational += 1
-                self._inbound = advance_in(self._inbound, InEvent.INFORMATIONAL)
-                # Until the next head arrives, the delegate is between
-                # messages: a close now is reported by the exception alone.
-                owed_close = False
-
-            framing = self._framing(start_line, headers)
+            headers = await self._read_heads(delegate)
+            if headers is None:
+                return False
+            if exchange.owes_continue(headers):
+                self.stream.write(_wire.CONTINUE)
+                if self._trace:
+                    self._trace("sent 100 Continue")
+            framing = exchange.framing(headers, self._max_body_size)
+            if self._trace:
+                self._trace.framing(framing)
             if framing.kind is not Body.NONE:
-                self._inbound = advance_in(self._inbound, InEvent.HEAD)
                 if not await self._read_body(framing, delegate):
                     return False
-            self._inbound = advance_in(self._inbound, InEvent.END)
-            if self.is_client or self._outbound is not Outbound.DONE:
-                try:
-                    delegate.finish()
-                except BaseException as e:
-                    _delegate_failed(e)
-                    raise
-                owed_close = False
-            # Wait for the response to be written (server) before reading
-            # the next request; meanwhile, a close is reported to the
-            # application's close callback.
-            waited = flushed = False
-            if not self._is_over and self.stream is not None:
-                held = self._link.held if self._link is not None else None
-                if (
-                    held is not None
-                    and held.holding
-                    and self._outbound is Outbound.DONE
-                ):
-                    # The whole response is held for the next flush (see
-                    # _writebehind). No close callback is registered: the
-                    # application has finished, and once the write
-                    # completes or fails its close callback is cleared
-                    # before a close could reach it, as upstream's is.
-                    #
-                    # A pipelining client's next request is already here:
-                    # it is served at once, and its response joins this one
-                    # in the same flush (one send for the batch). Never
-                    # while an earlier flush is still being written, so
-                    # that a client that does not read holds up its own
-                    # requests. Otherwise, wait until the flush has written
-                    # the response (the exchange is then over).
-                    if (
-                        not _holds_data(self.stream)
-                        or self.stream.writing()
-                        or self._close_after
-                    ):
-                        assert held.future is not None
-                        await held.future
-                        waited = flushed = True
-                elif not self.stream.closed():
-                    self.stream.set_close_callback(self._on_connection_close)
-                    over = self._over
-                    if over is None:
-                        over = self._over = _future_on(self.stream)
-                    await over
-                    waited = True
-            if self._link is not None:
-                # Whether to let the IOLoop run once before reading the
-                # next request (see _read_head). The flush of a held
-                # response came an iteration before this point: that is
-                # the time a pause would give the client.
-                self._link.pause = not waited or (
-                    framing.kind is not Body.NONE and not flushed
-                )
-            if self._close_after:
-                if self.is_client:
-                    self.close()
-                elif self._link is not None:
-                    # RFC 9112 §9.6: after a response that ends the
-                    # connection, no further request is processed, even one
-                    # already buffered (upstream goes on to read it from the
-                    # closed stream and hands it to the application).
-                    self._link.ended = True
-            if self.stream is None:
-                return False
+            exchange.end_message()
+            if exchange.delivers_body():
+                self._call(delegate.finish)
+                self._owes_close = False
+            return await self._await_response(framing)
         except httputil.HTTPInputError as e:
-            gen_log.info("Malformed HTTP message from %s: %s", self.context, e)
-            if not self.is_client:
-                await self.stream.write(_wire.BAD_REQUEST)
-            else:
-                # Even a delegate that never saw a head must learn that its
-                # response will not come, or a client request would hang.
-                owed_close = True
-            self.close()
+            await self._refuse(e)
             return False
         finally:
-            if owed_close:
-                with _delegate_guard:
-                    delegate.on_connection_close()
+            if self._owes_close:
+                self._call(delegate.on_connection_close)
             self._forget_callbacks()
             link = self._link
             if link is not None and not link.persistent:
                 link.cancel()
-        return True
+
+    def _call(self, method: Callable[[], None]) -> None:
+        """A delegate call under the one guard (see `guarded_failure`)."""
+        if self._trace:
+            self._trace("delegate.%s", method.__name__)
+        try:
+            method()
+        except BaseException as e:
+            guarded_failure(e)
+            raise
+
+    async def _read_heads(
+        self, delegate: httputil.HTTPMessageDelegate
+    ) -> Optional[httputil.HTTPHeaders]:
+        """Read heads until a final one has gone to the delegate (a client
+        skips interim 1xx responses). None if the head did not come in time
+        or the delegate detached the stream."""
+        exchange, trace = self._exchange, self._trace
+        while True:
+            head = await self._read_head()
+            if head is None:
+                self.close()
+                return None
+            start_text, headers = _wire.split_head(
+                head, unfold=self.is_client and _UNFOLD_RESPONSES
+            )
+            start_line: _StartLine
+            if self.is_client:
+                start_line = httputil.parse_response_start_line(start_text)
+                exchange.received_response(start_line)
+            else:
+                start_line = _wire.request_line(start_text)
+                exchange.received_request(start_line, headers)
+            if trace:
+                trace("head received: %d bytes, %s", len(head), start_text)
+                trace("delegate.headers_received")
+            self._owes_close = True
+            try:
+                pending = delegate.headers_received(start_line, headers)
+                if pending is not None:
+                    await pending
+            except BaseException as e:
+                guarded_failure(e)
+                raise
+            if self.stream is None:
+                # The delegate called detach(): the stream is not ours.
+                self._owes_close = False
+                return None
+            if not (self.is_client and exchange.is_interim(headers)):
+                return headers
+            # Until the next head, the delegate is between messages: a
+            # close now is reported by the exception alone.
+            self._owes_close = False
+
+    async def _await_response(self, framing: _wire.Framing) -> bool:
+        """After the message: wait until our response is out (server), then
+        settle the connection's fate as the exchange decided it."""
+        exchange, link, stream = self._exchange, self._link, self.stream
+        waited = flushed = False
+        if not self._is_over and stream is not None:
+            writer = link.writer if link is not None else None
+            if (
+                writer is not None
+                and writer.holding
+                and exchange.outbound is Outbound.DONE
+            ):
+                # Held for the next flush. No close callback is registered:
+                # the application has finished (see _writebehind).
+                if writer.must_wait(exchange.close_reason is not None):
+                    assert writer.future is not None
+                    await writer.future
+                    waited = flushed = True
+            elif not stream.closed():
+                stream.set_close_callback(self._on_connection_close)
+                if self._over is None:
+                    self._over = _future_on(stream)
+                await self._over
+                waited = True
+        if link is not None:
+            # Let the IOLoop run once before the next head? (see
+            # _pace_before_head; a flush already gave the client that time.)
+            link.pause = not waited or (framing.kind is not Body.NONE and not flushed)
+            if self._trace:
+                self._trace.verdict(exchange.close_reason)
+        if exchange.close_reason is not None:
+            if self.is_client:
+                self.close()
+            elif link is not None:
+                # RFC 9112 §9.6: no further request is processed, even one
+                # already buffered.
+                link.closing = exchange.close_reason
+        return self.stream is not None
+
+    async def _refuse(self, error: httputil.HTTPInputError) -> None:
+        """Malformed input: a 400 from a server; a client's delegate learns
+        that its response will not come. Then the connection closes."""
+        gen_log.info("Malformed HTTP message from %s: %s", self.context, error)
+        if self._trace:
+            self._trace("malformed: %s", error)
+        if not self.is_client:
+            await self.stream.write(_wire.BAD_REQUEST)
+        else:
+            self._owes_close = True
+        self.close()
 
     async def _read_head(self) -> Optional[bytes]:
         """Await one head from the stream. ``None`` if the header timeout
         expired (the stream is then closed)."""
-        self._inbound = advance_in(self._inbound, InEvent.START)
-        stream = self.stream
+        self._exchange.start_head()
         link = self._link
-        if link is not None and link.ended:
-            # The previous exchange ended the connection (see _exchange).
+        if link is not None and link.closing is not None:
+            # The previous exchange ended the connection.
             raise iostream.StreamClosedError()
-        if (
-            self._yield_if_buffered
-            and link is not None
-            and link.pause
-            and not _holds_data(stream)
-        ):
-            # The next request is not in the stream yet, and the client may
-            # not even have our response yet: we wrote it in this very step
-            # (a read now is a wasted recv), or the last request had a body
-            # (the next may too, and reading it at once would take it in
-            # pieces: more recv calls, a read buffer regrown per piece, and
-            # malloc returning and re-faulting pages for every 64 KiB
-            # upload). One IOLoop iteration gives it time to arrive.
-            # Otherwise (the response went out while we waited, at least an
-            # iteration ago) pausing costs more than it saves: a request
-            # that arrives during the pause is read by the stream on its
-            # own, which then stops and restarts watching the socket (two
-            # epoll_ctl calls).
-            await _NEXT_ITERATION
-        reading: Future[bytes] = stream.read_until_regex(  # type: ignore[assignment]
+        if self._yield_if_buffered:
+            await self._pace_before_head()
+        reading: Future[bytes] = self.stream.read_until_regex(  # type: ignore[assignment]
             _HEAD_END, max_bytes=self.params.max_header_size
         )
         if self._yield_if_buffered:
-            # A pipelining client (its next head is already buffered) is
-            # served back to back, without a loop iteration per request, up
-            # to _BACK_TO_BACK requests; then other connections get a turn.
-            link = self._stream_link()
-            if not reading.done():
-                link.streak = 0
-            elif link.streak < _BACK_TO_BACK:
-                link.streak += 1
-            else:
-                link.streak = 0
-                await _NEXT_ITERATION
+            await self._pace_back_to_back(reading.done())
         timeout = self.params.header_timeout
         if timeout is None or reading.done():
-            # Nothing to wait for, or no limit on the wait.
             return await reading
         link = self._stream_link()
         link.arm(self, timeout)
         try:
             return await reading
         except iostream.StreamClosedError:
-            if self._expired:
+            if self._exchange.expired:
                 return None
             raise
         finally:
             link.disarm()
 
-    def _framing(
-        self, start_line: _StartLine, headers: httputil.HTTPHeaders
-    ) -> _wire.Framing:
-        """Apply the request- and status-dependent rules of RFC 9112 §6.3
-        step 1, then let `_wire.body_framing` decide from the headers."""
-        if self.is_client:
-            assert isinstance(start_line, httputil.ResponseStartLine)
-            status = start_line.code
-            request = self._request_line
-            if (request is not None and request.method == "HEAD") or status == 304:
-                return _wire.NO_BODY
+    async def _pace_before_head(self) -> None:
+        """Yield once before the next head when it is not buffered and it
+        helps: after a response written in this very step (a read now is a
+        wasted recv) or after a body (the next request may come in pieces).
+        Otherwise reading at once is cheaper: a request arriving during a
+        pause makes IOStream watch and unwatch the socket."""
+        link = self._link
+        if link is not None and link.pause and not _tornado.holds_data(self.stream):
+            await _NEXT_ITERATION
+
+    async def _pace_back_to_back(self, buffered: bool) -> None:
+        """A pipelining client (its next head already buffered) is served
+        back to back, up to _BACK_TO_BACK requests; then others get a turn."""
+        link = self._stream_link()
+        if not buffered:
+            link.streak = 0
+        elif link.streak < _BACK_TO_BACK:
+            link.streak += 1
         else:
-            if _wire.is_plain_request(headers):
-                # No field that asks for an interim response or delimits a
-                # body (most GETs): no body (RFC 9112 §6.3 step 7).
-                return _wire.NO_BODY
-            status = 0
-            if (
-                "Expect" in headers
-                and headers["Expect"] == "100-continue"
-                and (self._outbound is not Outbound.DONE)
-            ):
-                # RFC 9110 §10.1.1: the client waits for this before it
-                # sends the body.
-                self.stream.write(_wire.CONTINUE)
-        return _wire.body_framing(
-            headers,
-            is_client=self.is_client,
-            status=status,
-            max_body_size=self._max_body_size,
-        )
+            link.streak = 0
+            await _NEXT_ITERATION
 
     async def _read_body(
         self, framing: _wire.Framing, delegate: httputil.HTTPMessageDelegate
@@ -683,7 +569,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         finally:
             link.disarm()
             self._deadline_waiter = None
-        if not self._expired:
+        if not self._exchange.expired:
             task.result()  # the reader's own outcome, errors included
             return True
         if not task.done():
@@ -695,10 +581,11 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     def _on_deadline(self) -> None:
         """The timer expired while we waited for a head or a body."""
-        self._expired = True
-        stream = self.stream
-        if stream is not None:
-            stream.close()
+        self._exchange.expired = True
+        if self._trace:
+            self._trace("timeout: closing")
+        if self.stream is not None:
+            self.stream.close()
         waiter = self._deadline_waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -706,22 +593,22 @@ class HTTP1Connection(httputil.HTTPConnection):
     async def _deliver(
         self, delegate: httputil.HTTPMessageDelegate, data: bytes
     ) -> None:
-        # A server whose response is already finished no longer wants the
-        # body: it is read (to keep framing) and dropped.
-        if self.is_client or self._outbound is not Outbound.DONE:
-            try:
-                pending = delegate.data_received(data)
-                if pending is not None:
-                    await pending
-            except BaseException as e:
-                _delegate_failed(e)
-                raise
+        if not self._exchange.delivers_body():
+            return
+        if self._trace:
+            self._trace("delegate.data_received: %d bytes", len(data))
+        try:
+            pending = delegate.data_received(data)
+            if pending is not None:
+                await pending
+        except BaseException as e:
+            guarded_failure(e)
+            raise
 
     async def _read_fixed_body(
         self, length: int, delegate: httputil.HTTPMessageDelegate
     ) -> None:
-        stream = self.stream
-        step = self.params.chunk_size
+        stream, step = self.stream, self.params.chunk_size
         since_yield = 0
         while length > 0:
             data = await stream.read_bytes(min(step, length), partial=True)
@@ -730,97 +617,65 @@ class HTTP1Connection(httputil.HTTPConnection):
             since_yield += len(data)
             if since_yield >= _YIELD_THRESHOLD:
                 since_yield = 0
-                await asyncio.sleep(0)
+                await _NEXT_ITERATION
 
     async def _read_chunked_body(self, delegate: httputil.HTTPMessageDelegate) -> None:
-        """RFC 9112 §7.1, without chunk extensions or trailer fields (both
-        refused as an invalid size line or a bad terminator).
-
-        Chunk boundaries carry no meaning (intermediaries may re-chunk), so
-        small chunks are gathered into pieces of up to ``chunk_size`` bytes;
-        what has been gathered is handed over whenever the next read would
-        have to wait, so streaming adds no latency.
-        """
-        stream = self.stream
-        step = self.params.chunk_size
-        limit = self._max_body_size
+        """Chunk boundaries carry no meaning (intermediaries re-chunk), so
+        small chunks are gathered into pieces of up to ``chunk_size``; what
+        is gathered goes out whenever the next read would wait."""
+        stream, step = self.stream, self.params.chunk_size
+        decoder = ChunkedDecoder(self._max_body_size)
         gathered = bytearray()
-        total = 0
         since_yield = 0
-
-        def next_read(reading: Awaitable[bytes]) -> Awaitable[bytes]:
-            # Most reads are answered from the buffer: hand back the read
-            # itself; only a read that must wait delivers what was gathered.
+        while not decoder.done:
+            need, pattern, size = decoder.wants()
+            reading: Awaitable[bytes]
+            if need is Need.DATA:
+                reading = stream.read_bytes(min(size, step), partial=True)
+            elif need is Need.LINE:
+                reading = stream.read_until_regex(pattern)  # type: ignore[arg-type]
+                since_yield += _CHUNK_YIELD_COST
+            else:
+                reading = stream.read_bytes(size)
             if gathered and not _is_done(reading):
-                return deliver_then(reading)
-            return reading
-
-        async def deliver_then(reading: Awaitable[bytes]) -> bytes:
-            data = bytes(gathered)
-            gathered.clear()
-            await self._deliver(delegate, data)
-            return await reading
-
-        # chunk-size line: 1*HEXDIG CRLF (extensions are not accepted).
-        line = await next_read(stream.read_until_regex(_CHUNK_LINE))
-        while True:
-            since_yield += _CHUNK_YIELD_COST
+                piece = bytes(gathered)
+                gathered.clear()
+                await self._deliver(delegate, piece)
+            _, data = decoder.feed(await reading)
+            if data:
+                since_yield += len(data)
+                await self._gather(delegate, data, gathered, step)
             if since_yield >= _YIELD_THRESHOLD:
                 since_yield = 0
-                await asyncio.sleep(0)
-            size = _wire.chunk_size(line)
-            if size == 0:
-                # last-chunk, then the empty line (no trailer section).
-                if await next_read(stream.read_bytes(2)) != b"\r\n":
-                    raise httputil.HTTPInputError(
-                        "improperly terminated chunked request"
-                    )
-                if gathered:
-                    await self._deliver(delegate, bytes(gathered))
-                return
-            total += size
-            if total > limit:
-                raise httputil.HTTPInputError("chunked body too large")
-            while size:
-                data = await next_read(stream.read_bytes(min(size, step), partial=True))
-                size -= len(data)
-                if not gathered and (len(data) == step or not _COALESCE_CHUNKS):
-                    await self._deliver(delegate, data)
-                else:
-                    gathered += data
-                    if len(gathered) >= step:
-                        # One copy out (slicing the bytearray first would
-                        # make two); the view must be gone before the del.
-                        with memoryview(gathered) as view:
-                            piece = view[:step].tobytes()
-                        del gathered[:step]
-                        await self._deliver(delegate, piece)
-                since_yield += len(data)
-                if since_yield >= _YIELD_THRESHOLD:
-                    since_yield = 0
-                    await asyncio.sleep(0)
-            # Every chunk's data ends with CRLF; checked, never assumed.
-            # The next size line usually comes in the same read (see
-            # _abnf.chunk_end_and_line): one IOStream read per chunk fewer.
-            tail = await next_read(stream.read_until_regex(_CHUNK_END_AND_LINE))
-            if tail[:2] != b"\r\n":
-                raise httputil.HTTPInputError("improperly terminated chunk")
-            if len(tail) > 2:
-                line = tail[2:]
-            else:
-                line = await next_read(stream.read_until_regex(_CHUNK_LINE))
+                await _NEXT_ITERATION
+        if gathered:
+            await self._deliver(delegate, bytes(gathered))
+
+    async def _gather(
+        self,
+        delegate: httputil.HTTPMessageDelegate,
+        data: bytes,
+        gathered: bytearray,
+        step: int,
+    ) -> None:
+        if not gathered and (len(data) == step or not _COALESCE_CHUNKS):
+            await self._deliver(delegate, data)
+            return
+        gathered += data
+        if len(gathered) >= step:
+            # One copy out; the view must be gone before the del.
+            with memoryview(gathered) as view:
+                piece = view[:step].tobytes()
+            del gathered[:step]
+            await self._deliver(delegate, piece)
 
     async def _read_body_until_close(
         self, delegate: httputil.HTTPMessageDelegate
     ) -> None:
-        """RFC 9112 §6.3 step 8: a response body without a length ends when
-        the server closes. Read piece by piece, so that ``max_body_size``
+        """RFC 9112 §6.3 step 8, piece by piece, so that ``max_body_size``
         applies before a large body is held in memory."""
-        stream = self.stream
-        step = self.params.chunk_size
-        limit = self._max_body_size
-        total = 0
-        since_yield = 0
+        stream, step, limit = self.stream, self.params.chunk_size, self._max_body_size
+        total = since_yield = 0
         while True:
             try:
                 data = await stream.read_bytes(step, partial=True)
@@ -833,23 +688,22 @@ class HTTP1Connection(httputil.HTTPConnection):
             since_yield += len(data)
             if since_yield >= _YIELD_THRESHOLD:
                 since_yield = 0
-                await asyncio.sleep(0)
+                await _NEXT_ITERATION
 
     # -- connection management ----------------------------------------------
 
-    def _stream_link(self) -> _StreamLink:
+    def _stream_link(self) -> _Link:
         link = self._link
         if link is None:
-            link = self._link = _StreamLink(self.stream)
+            link = self._link = _Link(self.stream)
         return link
 
     def _forget_callbacks(self) -> None:
         # Dropping the callbacks breaks reference cycles between the
         # connection, the stream and the application's handler.
         self._close_callback = None
-        stream = self.stream
-        if stream is not None:
-            _clear_close_callback(stream)
+        if self.stream is not None:
+            _tornado.clear_close_callback(self.stream)
 
     def _mark_over(self) -> None:
         self._is_over = True
@@ -867,6 +721,8 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     def _on_connection_close(self) -> None:
         # Registered on the stream only while we wait for the response.
+        if self._trace:
+            self._trace("closed by the peer")
         callback = self._close_callback
         if callback is not None:
             self._close_callback = None
@@ -876,8 +732,10 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     def close(self) -> None:
         if self.stream is not None:
+            if self._trace and not self.stream.closed():
+                self._trace("closed by us")
             self.stream.close()
-            self._inbound = advance_in(self._inbound, InEvent.CLOSE)
+            self._exchange.closed()
         self._forget_callbacks()
         self._mark_over()
 
@@ -889,14 +747,14 @@ class HTTP1Connection(httputil.HTTPConnection):
         protocols such as WebSocket that take over after an HTTP handshake.
         """
         link = self._link
-        if link is not None and link.held is not None:
-            # Whatever is held goes first, and the stream is handed over
-            # with its own class (see _writebehind.HeldWrites.hold).
-            link.held.flush()
+        if link is not None and link.writer is not None:
+            link.writer.flush()  # whatever is held goes first
         self._forget_callbacks()
         stream = self.stream
         self.stream = None  # type: ignore[assignment]
-        self._inbound = advance_in(self._inbound, InEvent.DETACH)
+        self._exchange.detached()
+        if self._trace:
+            self._trace("detached: the stream is the delegate's now")
         self._mark_over()
         return stream
 
@@ -924,109 +782,50 @@ class HTTP1Connection(httputil.HTTPConnection):
         Adds the framing fields the message needs (``Transfer-Encoding:
         chunked``, ``Connection``) to ``headers``.
         """
-        # (Looked up once: HTTPHeaders lookups normalize the name.)
-        has_length = "Content-Length" in headers
-        if self.is_client:
-            assert isinstance(start_line, httputil.RequestStartLine)
-            self._request_line = start_line
-            first = utf8(f"{start_line[0]} {start_line[1]} HTTP/1.1")
-            self._chunking = _wire.request_chunked(start_line.method, headers)
-        else:
-            assert isinstance(start_line, httputil.ResponseStartLine)
-            request = self._request_line
-            assert request is not None
-            assert self._request_headers is not None
-            first = _status_line(start_line[1], start_line[2])
-            self._chunking = not has_length and _wire.response_chunked(
-                request.version, request.method, start_line.code, headers
-            )
-            if request.version == "HTTP/1.1":
-                if self._close_after:
-                    # RFC 9112 §9.6: announce that we will close.
-                    headers["Connection"] = "close"
-            elif request.version == "HTTP/1.0" and _wants_keep_alive(
-                self._request_headers
-            ):
-                # HTTP/1.0 keep-alive must be confirmed (RFC 9112 §C.2.2).
-                headers["Connection"] = "Keep-Alive"
-        if self._chunking:
-            headers["Transfer-Encoding"] = _CHUNKED
-        if not self.is_client and (
-            self._request_line.method == "HEAD"  # type: ignore[union-attr]
-            or start_line[1] == 304
-        ):
-            # RFC 9110 §9.3.2 and §15.4.5: no body, whatever Content-Length
-            # says.
-            self._remaining = 0
-        elif has_length:
-            self._remaining = _wire.parse_decimal(headers["Content-Length"])
-        else:
-            self._remaining = None
-        data = _wire.encode_head(first, headers)
-        self._outbound = advance_out(self._outbound, OutEvent.HEAD)
-        stream = self.stream
-        if chunk and not stream.closed():
-            data += self._frame(chunk)
+        data = self._exchange.send_head(start_line, headers)
+        if self._trace:
+            self._trace(
+                "head sent: %s, body %s", data[: data.index(b"\r")].decode("latin1"),
+                self._exchange.out_body.name.lower().replace("_", " "),
+            )  # fmt: skip
+        if chunk and not self.stream.closed():
+            data += self._frame(chunk, False)
         link = self._link
-        if link is not None and link.flush_queue is not None and self._may_hold(data):
-            queue = link.flush_queue
-            held = link.held
-            if queue.busy or (held is not None and held.holding):
-                if held is None:
-                    held = link.held = _writebehind.HeldWrites(stream, queue)
-                elif not held.can_take(len(data)):
-                    # (Responses to a pipelining client add up.)
-                    held.flush()
-                self._last_write = pending = held.hold(data)
-                return pending
-            queue.wrote_at_once()
+        writer = link.writer_for_response() if link is not None else None
+        if writer is not None and writer.may_hold(len(data)):
+            if not writer.can_take(len(data)):
+                writer.flush()  # (responses to a pipelining client add up)
+            self._last_write = pending = writer.hold(data)
+            return pending
         return self._send(data)
 
-    def _may_hold(self, data: bytes) -> bool:
-        """Whether a response head may wait for the next flush (see
-        tornado_h1._writebehind): a small one, on an open stream without a
-        write-buffer limit (whose overflow must raise in the call)."""
-        stream = self.stream
-        return (
-            len(data) <= _writebehind.HOLD_LIMIT
-            and not stream.closed()
-            and stream.max_write_buffer_size is None
-        )
-
-    def _frame(self, chunk: bytes) -> bytes:
-        """Account for ``chunk`` against the declared length, and apply
-        chunked coding if we are using it."""
-        if self._remaining is not None:
-            self._remaining -= len(chunk)
-            if self._remaining < 0:
-                # The peer would read the excess as the next message.
-                self.stream.close()
-                raise httputil.HTTPOutputError(
-                    "Tried to write more data than Content-Length"
-                )
-        if self._chunking and chunk:
-            return _wire.frame_chunk(chunk)
-        return chunk
+    def _frame(self, chunk: bytes, counts_as_write: bool) -> bytes:
+        try:
+            if counts_as_write:
+                return self._exchange.send_body(chunk)
+            return self._exchange.frame(chunk)
+        except httputil.HTTPOutputError:
+            # The peer would read the excess as the next message.
+            self.stream.close()
+            raise
 
     def _send(self, data: bytes) -> Future[None]:
         stream = self.stream
         if stream.closed():
             failed: Future[None] = Future()
             failed.set_exception(iostream.StreamClosedError())
-            # Mark the exception retrieved: nobody may await this future.
-            failed.exception()
+            failed.exception()  # retrieved: nobody may await it
             return failed
-        held = self._link.held if self._link is not None else None
-        if held is not None and held.holding and held.can_take(len(data)):
-            # The head is still held: what follows it waits with it. (A
-            # piece too large to join it goes to the stream, whose write
-            # flushes the held bytes first.)
-            self._last_write = pending = held.hold(data)
-            return pending
+        writer = self._link.writer if self._link is not None else None
+        if writer is not None and writer.holding:
+            if writer.can_take(len(data)):
+                # The head is still held: what follows it waits with it.
+                self._last_write = pending = writer.hold(data)
+                return pending
+            writer.flush()
         written = self._last_write = stream.write(data)
         if written.done() and written.exception() is None:
-            # The usual case: the socket took everything at once. The
-            # stream's own future already says what ours would.
+            # The usual case: the socket took everything at once.
             return written
         done: Future[None] = Future()
         _when_done(written, functools.partial(_relay_write, done))
@@ -1040,197 +839,52 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         if self.stream.closed():
             return self._send(b"")
-        return self._send(self._frame(chunk))
+        return self._send(self._frame(chunk, True))
 
     def finish(self) -> None:
         """End the message we are sending. Implements
         `.HTTPConnection.finish`."""
         stream = self.stream
-        if self._remaining and not stream.closed():
+        try:
+            tail = self._exchange.finish(stream.closed())
+        except httputil.HTTPOutputError:
             stream.close()
-            raise httputil.HTTPOutputError(
-                "Tried to write %d bytes less than Content-Length" % self._remaining
-            )
-        link = self._link
-        held = link.held if link is not None else None
-        if self._chunking and not stream.closed():
-            if held is not None and held.holding:
-                self._last_write = held.hold(_wire.LAST_CHUNK)
-            else:
-                terminator = self._last_write = stream.write(_wire.LAST_CHUNK)
-                terminator.add_done_callback(_raise_unless_closed)
-        self._outbound = advance_out(self._outbound, OutEvent.FINISH)
-        if self._inbound is not Inbound.DONE:
-            # The application answered before reading the whole request:
-            # the rest of the request can only be skipped by closing.
-            self._close_after = True
-        # Nothing more follows, so small writes must not wait for acks. Set
-        # once per connection instead of toggled twice per request.
+            raise
         link = self._stream_link()
+        writer = link.writer
+        if tail:
+            if writer is not None and writer.holding:
+                self._last_write = writer.hold(tail)
+            else:
+                terminator = self._last_write = stream.write(tail)
+                terminator.add_done_callback(_raise_unless_closed)
         if not link.nodelay:
+            # Nothing more follows, so small writes must not wait for acks.
+            # Set once per connection, not toggled twice per request.
             link.nodelay = True
             stream.set_nodelay(True)
         written = self._last_write
         if written is None:
             self._finish_exchange(None)
-        elif held is not None and written is held.future:
-            # Still held: done in the flush itself, without a callback hop.
-            held.after_flush(self._finish_exchange)
+        elif writer is not None and written is writer.future:
+            writer.after_flush(self._finish_exchange)  # in the flush itself
         else:
             _when_done(written, self._finish_exchange)
 
     def _finish_exchange(self, written: Optional[Future[None]]) -> None:
         self._forget_callbacks()
-        if not self.is_client and self._close_after:
+        if not self.is_client and self._exchange.close_reason is not None:
             self.close()
             return
         self._mark_over()
 
 
-def _clear_close_callback(stream: iostream.IOStream) -> None:
-    """``stream.set_close_callback(None)``, skipped when the stream has no
-    close callback: clearing an empty one changes nothing (IOStream only
-    starts watching an idle socket for a callback that is set), and the
-    call is made three times per request, at the points where upstream
-    makes it. The stream's attribute is private; without it, the call is
-    made."""
-    if getattr(stream, "_close_callback", stream) is not None:
-        stream.set_close_callback(None)
-
-
-def _future_on(stream: iostream.IOStream) -> Future[None]:
-    """A future of the stream's event loop. ``Future()`` would find the loop
-    with ``get_running_loop()``, which on Python 3.11 costs a ``getpid``
-    system call."""
-    loop = getattr(stream.io_loop, "asyncio_loop", None)
-    if loop is None:
-        return Future()
-    return cast("Future[None]", loop.create_future())
-
-
-def _holds_data(stream: iostream.IOStream) -> bool:
-    """Whether the stream has received bytes nobody has read yet. IOStream
-    has no public way to ask; its private counter exists in every release
-    from 6.2 to 6.6.1, and without it the answer is "no" (the cautious one:
-    it costs one IOLoop iteration)."""
-    return bool(getattr(stream, "_read_buffer_size", 0))
-
-
-class _NextIteration:
-    """``await _NEXT_ITERATION`` lets the IOLoop run once before going on:
-    ``asyncio.sleep(0)`` without its two coroutine frames (an asyncio Task
-    reschedules itself when what it awaits yields None)."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[None, None, None]:
-        yield
-
-
-_NEXT_ITERATION = _NextIteration()
-
-
-def _wake(waiter: Future[None], task: Future[Any]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-def _raise_unless_closed(future: Future[Any]) -> None:
-    """A done-callback for a stream write or an abandoned body reader:
-    failing on a closed stream is expected; anything else is a real error,
-    re-raised here for the event loop's handler to log."""
-    exc = future.exception()
-    if exc is not None and not isinstance(exc, iostream.StreamClosedError):
-        future.result()
-
-
-class _GzipMessageDelegate(httputil.HTTPMessageDelegate):
-    """A delegate in front of another that inflates ``Content-Encoding:
-    gzip`` bodies, enforcing ``max_body_size`` on the *inflated* size
-    (CVE-2026-49855: a small compressed body can inflate without bound)."""
-
-    def __init__(
-        self,
-        delegate: httputil.HTTPMessageDelegate,
-        chunk_size: int,
-        max_body_size: int,
-    ) -> None:
-        self._delegate, self._chunk_size = delegate, chunk_size
-        # The limit applies to what comes out of the decompressor.
-        self._max_body_size = max_body_size
-        self._inflated = 0
-        self._decompressor: Optional[GzipDecompressor] = None
-        self._inner_closed = False
-
-    def headers_received(
-        self,
-        start_line: Union[httputil.RequestStartLine, httputil.ResponseStartLine],
-        headers: httputil.HTTPHeaders,
-    ) -> Optional[Awaitable[None]]:
-        coding = headers.get("Content-Encoding", "")
-        if coding.lower() == "gzip":
-            self._decompressor = GzipDecompressor()
-            # The delegate behind us sees plain data; say so in the headers.
-            headers.add("X-Consumed-Content-Encoding", coding)
-            del headers["Content-Encoding"]
-        return self._delegate.headers_received(start_line, headers)
-
-    async def data_received(self, chunk: bytes) -> None:
-        decompressor = self._decompressor
-        if decompressor is None:
-            pending = self._delegate.data_received(chunk)
-            if pending is not None:
-                await pending
-            return
-        while chunk:
-            try:
-                # At most chunk_size bytes of output per step: memory stays
-                # bounded however well the input compresses.
-                plain = decompressor.decompress(chunk, self._chunk_size)
-            except zlib.error as e:
-                raise httputil.HTTPInputError("invalid gzip data: %s" % e) from None
-            if plain:
-                self._inflated += len(plain)
-                if self._inflated > self._max_body_size:
-                    raise httputil.HTTPInputError("decompressed body too large")
-                pending = self._delegate.data_received(plain)
-                if pending is not None:
-                    await pending
-            rest = decompressor.unconsumed_tail
-            if not plain and len(rest) >= len(chunk):
-                # No output and no input consumed: looping would never end.
-                raise httputil.HTTPInputError(
-                    "encountered unconsumed gzip data without making progress"
-                )
-            chunk = rest
-
-    def finish(self) -> None:
-        if self._decompressor is not None:
-            try:
-                # All input was consumed above; this only detects a
-                # truncated stream.
-                self._decompressor.flush()
-            except zlib.error as e:
-                # The inner delegate will not get finish(); it must get
-                # exactly one of finish() and on_connection_close(). The
-                # connection will also call our on_connection_close() for
-                # this error: that second call must not reach the inner
-                # delegate (upstream passes it on, and HTTPServer's
-                # callable adapter then fails with an ERROR log).
-                self._inner_closed = True
-                self._delegate.on_connection_close()
-                raise httputil.HTTPInputError("invalid gzip data: %s" % e) from None
-        return self._delegate.finish()
-
-    def on_connection_close(self) -> None:
-        if self._inner_closed:
-            return None
-        self._inner_closed = True
-        return self._delegate.on_connection_close()
-
-
 class HTTP1ServerConnection:
     """Serves HTTP/1.x requests from one IOStream, one after another."""
+
+    # How small responses are written (see tornado_h1._writebehind); a
+    # configured subclass (tornado_h1.install(write_behind=...)) changes it.
+    _write_behind = _writebehind.Policy.ADAPTIVE
 
     def __init__(
         self,
@@ -1275,14 +929,14 @@ class HTTP1ServerConnection:
         self.stream.io_loop.add_future(serving, _raise_failure)
 
     async def _serve(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
-        stream = self.stream
-        params = self.params
-        link = _StreamLink(stream, persistent=True)
+        stream, params = self.stream, self.params
+        link = _Link(stream, True, self._write_behind)
+        trace = _trace.tracer(self.context)
         later = False
         try:
             while True:
                 conn = HTTP1Connection(stream, False, params, self.context)
-                conn._link = link
+                conn._link, conn._trace = link, trace
                 conn._yield_if_buffered = later
                 later = True
                 request_delegate = delegate.start_request(self, conn)
@@ -1301,6 +955,8 @@ class HTTP1ServerConnection:
                 if not keep_going:
                     return
         finally:
+            if trace:
+                trace("connection over")
             link.cancel()
             delegate.on_close(self)
 

@@ -1,0 +1,148 @@
+"""Chunked transfer coding, received (RFC 9112 §7.1), as an incremental
+decoder that never reads past the end of the body.
+
+The decoder does no I/O. It says what it needs next (`ChunkedDecoder.wants`:
+a line up to a pattern, or up to n bytes of data, or exactly two bytes), and
+takes bytes through `ChunkedDecoder.feed`. The driver asks the IOStream for
+exactly that, so every byte after the body stays in the stream (for the next
+request, or for a WebSocket after ``detach()``). Tests feed it plain bytes in
+any split: whole, byte by byte, or with the next message behind it.
+
+Grammar, as accepted here::
+
+    chunked-body = *chunk last-chunk CRLF     ; no trailer fields
+    chunk        = chunk-size CRLF chunk-data CRLF
+    chunk-size   = 1*16HEXDIG                  ; no chunk extensions
+    last-chunk   = 1*"0" CRLF
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from typing import NamedTuple
+
+from tornado.httputil import HTTPInputError
+
+from tornado_h1 import _abnf, _wire
+
+
+class Need(enum.IntEnum):
+    """What the decoder asks the driver to read next."""
+
+    #: Bytes up to the end of a match of `Want.pattern`.
+    LINE = 0
+    #: Up to `Want.size` bytes of chunk data (fewer is fine).
+    DATA = 1
+    #: Exactly `Want.size` bytes.
+    EXACT = 2
+
+
+class Want(NamedTuple):
+    need: Need
+    pattern: re.Pattern[bytes] | None = None
+    size: int = 0
+
+
+class Part(enum.IntEnum):
+    SIZE = 0  # a chunk-size line
+    DATA = 1  # chunk data
+    DATA_END = 2  # the CRLF after chunk data (and, often, the next size line)
+    LAST_CRLF = 3  # the CRLF after the last chunk
+    DONE = 4
+
+
+#: What each part of the body needs read. (DATA's size is the chunk's rest.)
+WANTS: dict[Part, Want] = {
+    # The size line up to its CRLF, or 65 bytes without one (then refused):
+    # the read fails on our terms, with a 400, not by overflowing the stream.
+    Part.SIZE: Want(Need.LINE, _abnf.chunk_line),
+    # The CRLF after the data, with the next size line when it is plainly
+    # valid and already there: one read per chunk fewer.
+    Part.DATA_END: Want(Need.LINE, _abnf.chunk_end_and_line),
+    Part.LAST_CRLF: Want(Need.EXACT, None, 2),
+}
+
+
+class ChunkedDecoder:
+    """Decodes one chunked body; ``max_body_size`` bounds its total size."""
+
+    __slots__ = ("part", "remaining", "total", "limit", "_partial")
+
+    def __init__(self, max_body_size: int) -> None:
+        self.part = Part.SIZE
+        #: Bytes of the current chunk's data still to come.
+        self.remaining = 0
+        self.total = 0
+        self.limit = max_body_size
+        # The start of a line fed in pieces (never more than 65 bytes).
+        self._partial = b""
+
+    @property
+    def done(self) -> bool:
+        return self.part is Part.DONE
+
+    def wants(self) -> Want:
+        """What to read next (nothing once `done`)."""
+        if self.part is Part.DATA:
+            return Want(Need.DATA, None, self.remaining)
+        return WANTS[self.part]
+
+    def feed(self, data: bytes) -> tuple[int, bytes]:
+        """Take bytes; returns how many were used (never any past the end of
+        the body), and the chunk data found among them (possibly empty).
+        Raises `~tornado.httputil.HTTPInputError` for a malformed body."""
+        part = self.part
+        if part is Part.DATA:
+            piece = data[: self.remaining]
+            self.remaining -= len(piece)
+            if not self.remaining:
+                self.part = Part.DATA_END
+            return len(piece), piece
+        if part is Part.DONE:
+            return 0, b""
+        line, used = self._line(data)
+        if line is not None:
+            self._on_line(part, line)
+        return used, b""
+
+    def _line(self, data: bytes) -> tuple[bytes | None, int]:
+        """The line ``data`` completes, if any, and how much of it was used."""
+        held = self._partial
+        buffer = held + data if held else data
+        if self.part is Part.LAST_CRLF:
+            end = 2 if len(buffer) >= 2 else -1
+        else:
+            match = WANTS[self.part].pattern.search(buffer)  # type: ignore[union-attr]
+            end = match.end() if match is not None else -1
+        if end < 0:
+            self._partial = buffer
+            return None, len(data)
+        self._partial = b""
+        return buffer[:end], end - len(held)
+
+    def _on_line(self, part: Part, line: bytes) -> None:
+        if part is Part.SIZE:
+            self._on_size(line)
+        elif part is Part.DATA_END:
+            if line[:2] != b"\r\n":
+                raise HTTPInputError("improperly terminated chunk")
+            if len(line) > 2:
+                self._on_size(line[2:])
+            else:
+                self.part = Part.SIZE
+        else:
+            if line != b"\r\n":
+                raise HTTPInputError("improperly terminated chunked request")
+            self.part = Part.DONE
+
+    def _on_size(self, line: bytes) -> None:
+        size = _wire.chunk_size(line)
+        if size == 0:
+            self.part = Part.LAST_CRLF
+            return
+        self.total += size
+        if self.total > self.limit:
+            raise HTTPInputError("chunked body too large")
+        self.remaining = size
+        self.part = Part.DATA

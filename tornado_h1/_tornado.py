@@ -1,0 +1,167 @@
+"""The one door to Tornado's private internals.
+
+tornado_h1 works against the real ``tornado.iostream`` and
+``tornado.httputil``. Their public API answers almost everything; a few
+questions it cannot answer cheaply, and for those (and only here) we read a
+private attribute. Each such access is *probed* once, at import, against
+the installed Tornado, and has a fallback that keeps the behaviour the same
+(only slower, or more cautious). ``tests/test_tornado_door.py`` forces each
+fallback and checks the behaviour.
+
+=====================  ===============================  =====================
+what we ask            private part used                fallback
+=====================  ===============================  =====================
+`holds_data`           ``IOStream._read_buffer_size``   "no" (one more loop
+                                                        iteration)
+`clear_close_callback` ``IOStream._close_callback``     always clear
+`blank_headers`        ``HTTPHeaders.__dict__`` layout  ``HTTPHeaders()``
+`add_repeat`           ``HTTPHeaders._as_list/_dict``,  ``HTTPHeaders.add``
+                       ``httputil._normalize_header``   (quadratic before
+                                                        6.5: CVE-2025-67725)
+=====================  ===============================  =====================
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from tornado import httputil, iostream
+from tornado.httputil import HTTPHeaders
+
+
+def _init_assigns(cls: type, name: str) -> bool:
+    """Whether ``cls.__init__`` sets an attribute called ``name`` (read from
+    its code object: no instance, and so no socket, is needed)."""
+    code = getattr(getattr(cls, "__init__", None), "__code__", None)
+    return code is not None and name in code.co_names
+
+
+# -- IOStream ------------------------------------------------------------------
+
+#: Probe: IOStream counts its unread bytes in ``_read_buffer_size``.
+HAS_READ_BUFFER_SIZE = _init_assigns(iostream.BaseIOStream, "_read_buffer_size")
+#: Probe: IOStream keeps its close callback in ``_close_callback``.
+HAS_CLOSE_CALLBACK = _init_assigns(iostream.BaseIOStream, "_close_callback")
+
+
+def _holds_data_private(stream: iostream.IOStream) -> bool:
+    return bool(getattr(stream, "_read_buffer_size", 0))
+
+
+def _holds_data_unknown(stream: iostream.IOStream) -> bool:
+    return False
+
+
+def _clear_if_set(stream: iostream.IOStream) -> None:
+    # (getattr: a stream of another class may lack it; then clear.)
+    if getattr(stream, "_close_callback", stream) is not None:
+        stream.set_close_callback(None)
+
+
+def _clear_always(stream: iostream.IOStream) -> None:
+    stream.set_close_callback(None)
+
+
+#: Whether the stream has received bytes nobody has read yet. IOStream has
+#: no public way to ask; without the probe the answer is "no", the cautious
+#: one (it costs one IOLoop iteration before the next head).
+holds_data: Callable[[iostream.IOStream], bool] = (
+    _holds_data_private if HAS_READ_BUFFER_SIZE else _holds_data_unknown
+)
+
+#: ``stream.set_close_callback(None)``, skipped when no callback is set:
+#: clearing an empty one changes nothing, and the driver clears at three
+#: points per request, where upstream does.
+clear_close_callback: Callable[[iostream.IOStream], None] = (
+    _clear_if_set if HAS_CLOSE_CALLBACK else _clear_always
+)
+
+
+# -- HTTPHeaders ---------------------------------------------------------------
+
+
+def _blank_headers_maker() -> Callable[[], HTTPHeaders]:
+    """A faster ``HTTPHeaders()`` for the parser.
+
+    ``HTTPHeaders.__init__`` goes through ``MutableMapping.update`` (and its
+    ABC checks) even with no arguments, which costs more than the rest of a
+    small head's parse. An empty instance is only a few empty attributes,
+    so the maker looks at one once, and builds the next ones the same way
+    without calling ``__init__``. If the empty instance holds anything other
+    than empty dicts and ``None``, or a trial entry does not behave as in a
+    real instance, the maker is plain ``HTTPHeaders``.
+    """
+    state = getattr(HTTPHeaders(), "__dict__", None)
+    if not state or not all(
+        value is None or (type(value) is dict and not value) for value in state.values()
+    ):
+        return HTTPHeaders
+    dicts = tuple(name for name, value in state.items() if value is not None)
+    nones = tuple(name for name, value in state.items() if value is None)
+    new = HTTPHeaders.__new__
+
+    def blank() -> HTTPHeaders:
+        headers = new(HTTPHeaders)
+        attributes = headers.__dict__
+        for name in dicts:
+            attributes[name] = {}
+        for name in nones:
+            attributes[name] = None
+        return headers
+
+    made, real = blank(), HTTPHeaders()
+    for target in (made, real):
+        target["Host"] = "a"
+        target.add("host", "b")
+        target["X-Y"] = "c"
+        del target["x-y"]
+    if vars(made) != vars(real) or list(made.get_all()) != [
+        ("Host", "a"),
+        ("Host", "b"),
+    ]:
+        return HTTPHeaders
+    return blank
+
+
+#: ``HTTPHeaders()``, made without ``__init__`` where the probe allows.
+blank_headers = _blank_headers_maker()
+
+#: Not a behaviour but a cost: before the fix for CVE-2025-67725 (6.5.x),
+#: ``HTTPHeaders.add()`` re-joins a field's combined value on every repeat,
+#: which is quadratic in the number of repeats. Detected from the class,
+#: since the fix is what matters, not the release number.
+HEADERS_ADD_IS_LINEAR = hasattr(HTTPHeaders(), "_combined_cache")
+
+
+def _has_list_internals() -> bool:
+    probe = HTTPHeaders()
+    probe.add("X-A", "1")
+    normalize = getattr(httputil, "_normalize_header", None)
+    return (
+        callable(normalize)
+        and getattr(probe, "_as_list", None) == {"X-A": ["1"]}
+        and getattr(probe, "_dict", None) == {"X-A": "1"}
+    )
+
+
+#: Probe: the per-name lists and joined values can be filled directly.
+HAS_LIST_INTERNALS = _has_list_internals()
+
+
+def add_repeat(headers: HTTPHeaders, name: str, value: str, repeated: set[str]) -> None:
+    """Add a repeated field. Where ``HTTPHeaders.add`` is quadratic in
+    repeats, the value is appended to the per-name list and the joined value
+    is made once, by `join_repeats`, after the last line."""
+    if HEADERS_ADD_IS_LINEAR or not HAS_LIST_INTERNALS:
+        headers.add(name, value)
+        return
+    norm = httputil._normalize_header(name)
+    internals: Any = headers
+    internals._as_list[norm].append(value)
+    repeated.add(norm)
+
+
+def join_repeats(headers: HTTPHeaders, repeated: set[str]) -> None:
+    internals: Any = headers
+    for norm in repeated:
+        internals._dict[norm] = ",".join(internals._as_list[norm])
