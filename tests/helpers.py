@@ -1,5 +1,10 @@
 """Shared helpers for the socket-level tests (no pytest imports here).
 
+What the tools share with the tests is in :mod:`tornado_h1.testing`; the
+names re-exported below from there (``upstream_module``, ``LogCapture``,
+``describe``, ``PATIENCE``, ``unread``, ``strip_volatile``) are kept
+importable from here for the tests that import them from ``helpers``.
+
 Everything talks over real sockets on 127.0.0.1. Raw clients use non-blocking
 sockets driven by the running asyncio loop (``loop.sock_*``), so they work on
 the same loop as the server under test, and every wait has a timeout.
@@ -7,56 +12,30 @@ the same loop as the server under test, and every wait has a timeout.
 
 from __future__ import annotations
 
-import array
 import asyncio
-import fcntl
 import gzip
-import importlib.util
-import logging
-import os
 import re
 import socket
-import sys
-import termios
-import types
 from collections.abc import Iterable
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Union
 
-import tornado
-import tornado.http1connection
 from tornado import httputil
 
+from tornado_h1.testing.logs import LogRecorder as LogCapture
+from tornado_h1.testing.logs import describe
+from tornado_h1.testing.upstream import upstream_module
+from tornado_h1.testing.wire import PATIENCE, strip_volatile, unread
 
-def _load_upstream() -> types.ModuleType:
-    """Tornado's own ``http1connection``, the oracle, even while tornado_h1
-    stands in for it (``pytest --tornado-h1`` installs it before the test
-    modules are imported): then Tornado's source is loaded as a module of
-    its own, which nothing else uses."""
-    module = sys.modules["tornado.http1connection"]
-    if module.__name__ == "tornado.http1connection":
-        return module
-    path = os.path.join(os.path.dirname(tornado.__file__), "http1connection.py")
-    spec = importlib.util.spec_from_file_location("tornado.http1connection", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+# Re-exported for the tests that import them from here.
+__all__ = [
+    "PATIENCE",
+    "LogCapture",
+    "describe",
+    "strip_volatile",
+    "unread",
+    "upstream_module",
+]
 
-
-# Kept in a tuple: tornado_h1.install() rebinds every module-level name that
-# holds upstream's module (or its classes) to tornado_h1's, and this module
-# may have been imported before an install.
-_ORACLE = (_load_upstream(),)
-
-
-def upstream_module() -> types.ModuleType:
-    """Tornado's own ``tornado.http1connection`` module (see above)."""
-    return _ORACLE[0]
-
-
-#: How long a test waits for anything before it gives up (a bug, not a timing
-#: assertion: every expected event happens within milliseconds on loopback).
-PATIENCE = 5.0
 
 #: How long a peer must stay silent before we call the connection idle.
 IDLE = 0.1
@@ -67,8 +46,6 @@ BYTE_PAUSE = 0.0005
 
 CONTINUE = b"HTTP/1.1 100 (Continue)\r\n\r\n"
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\n\r\n"
-
-LOGGER_NAMES = ("tornado.general", "tornado.application", "tornado.access", "asyncio")
 
 
 # --------------------------------------------------------------------- sockets
@@ -86,13 +63,6 @@ def tcp_pair() -> tuple[socket.socket, socket.socket]:
         s.setblocking(False)
         s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return a, b
-
-
-def unread(sock: socket.socket) -> int:
-    """How many received bytes wait in ``sock``'s kernel buffer."""
-    buf = array.array("i", [0])
-    fcntl.ioctl(sock.fileno(), termios.FIONREAD, buf)
-    return buf[0]
 
 
 def _short(data: Union[bytes, bytearray], limit: int = 300) -> str:
@@ -295,80 +265,11 @@ class ClientRecorder(httputil.HTTPMessageDelegate):
         return out
 
 
-# ------------------------------------------------------------------------ logs
-
-
-class LogCapture(logging.Handler):
-    """Collects the records of Tornado's (and asyncio's) loggers."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self._saved: list[tuple[logging.Logger, int]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def start(self, names: Iterable[str] = LOGGER_NAMES) -> LogCapture:
-        for name in names:
-            logger = logging.getLogger(name)
-            self._saved.append((logger, logger.level))
-            logger.setLevel(logging.DEBUG)
-            logger.addHandler(self)
-        return self
-
-    def stop(self) -> None:
-        for logger, level in self._saved:
-            logger.removeHandler(self)
-            logger.setLevel(level)
-        self._saved.clear()
-
-    def clear(self) -> None:
-        self.records.clear()
-
-    def errors(self) -> list[logging.LogRecord]:
-        return [r for r in self.records if r.levelno >= logging.ERROR]
-
-    def messages(
-        self, logger: Optional[str] = None, level: Optional[int] = None
-    ) -> list[str]:
-        return [
-            r.getMessage()
-            for r in self.records
-            if (logger is None or r.name == logger)
-            and (level is None or r.levelno == level)
-        ]
-
-    def summary(
-        self, names: Iterable[str] = LOGGER_NAMES
-    ) -> list[tuple[str, str, str]]:
-        wanted = set(names)
-        return [
-            (r.name, r.levelname, r.getMessage())
-            for r in self.records
-            if r.name in wanted
-        ]
-
-
-def describe(records: Iterable[logging.LogRecord]) -> str:
-    lines = []
-    for r in records:
-        lines.append("%s %s %s" % (r.name, r.levelname, r.getMessage()))
-        if r.exc_info:
-            lines.append(logging.Formatter().formatException(r.exc_info))
-    return "\n".join(lines)
-
-
 # -------------------------------------------------------------------- messages
 
 
 def gzipped(data: bytes) -> bytes:
     return gzip.compress(data, mtime=0)
-
-
-def strip_volatile(response: bytes) -> bytes:
-    """Drop the fields tornado.web fills with the time or its version."""
-    return re.sub(rb"\r\n(Date|Server): [^\r\n]*", b"", response)
 
 
 def fixed_response(

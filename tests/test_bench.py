@@ -23,7 +23,9 @@ from typing import Any, Optional
 
 import pytest
 
-from tornado_h1 import bench, cli
+from tornado_h1._tools import cli
+from tornado_h1._tools.bench import main as bench_main
+from tornado_h1._tools.bench import procs, roles, runner, scenarios, stats
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"),
@@ -40,7 +42,7 @@ TIMEOUT = 300.0  # generous: other processes may be loading the machine
 def tagged_processes(tag: str) -> list[str]:
     """Processes whose environment carries ``tag`` (every child of a run
     inherits it)."""
-    needle = f"{bench.TAG_ENV}={tag}".encode()
+    needle = f"{scenarios.TAG_ENV}={tag}".encode()
     found = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == os.getpid():
@@ -82,16 +84,16 @@ def assert_nothing_left(tag: str, pids: list[int]) -> None:
 @pytest.fixture
 def tag(monkeypatch: pytest.MonkeyPatch) -> str:
     value = uuid.uuid4().hex
-    monkeypatch.setenv(bench.TAG_ENV, value)
+    monkeypatch.setenv(scenarios.TAG_ENV, value)
     return value
 
 
 def run_cli(
     args: list[str], tag: str, timeout: float = TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, **{bench.TAG_ENV: tag})
+    env = dict(os.environ, **{scenarios.TAG_ENV: tag})
     return subprocess.run(
-        [sys.executable, "-m", "tornado_h1.bench", *args],
+        [sys.executable, "-m", "tornado_h1._tools.bench", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -102,7 +104,7 @@ def run_cli(
 
 def check_document(doc: dict[str, Any], ids: list[str], rounds: int = 1) -> None:
     """The structure documented in docs/performance.rst."""
-    assert doc["schema"] == bench.SCHEMA
+    assert doc["schema"] == scenarios.SCHEMA
     assert doc["complete"] is True
     assert doc["errors"] == []
     for key in ("cpus", "cpu_model", "python", "tornado", "tornado_h1"):
@@ -113,7 +115,7 @@ def check_document(doc: dict[str, Any], ids: list[str], rounds: int = 1) -> None
     for row in doc["results"]:
         assert isinstance(row["metric"], str) and row["metric"]
         assert isinstance(row["higher_is_better"], bool)
-        assert set(bench.SIDES) <= set(row["sides"])
+        assert set(scenarios.SIDES) <= set(row["sides"])
         if row["derived"]:
             continue  # differences of noisy numbers: may be of any sign
         for side in row["sides"].values():
@@ -137,10 +139,10 @@ def quick_builtin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     the tests that look at its output."""
     out = tmp_path_factory.mktemp("bench") / "results.json"
     value = uuid.uuid4().hex
-    old = os.environ.get(bench.TAG_ENV)
-    os.environ[bench.TAG_ENV] = value
+    old = os.environ.get(scenarios.TAG_ENV)
+    os.environ[scenarios.TAG_ENV] = value
     try:
-        code = bench.main(
+        code = bench_main.main(
             [
                 "--quick",
                 "--loader",
@@ -155,9 +157,9 @@ def quick_builtin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         )
     finally:
         if old is None:
-            del os.environ[bench.TAG_ENV]
+            del os.environ[scenarios.TAG_ENV]
         else:
-            os.environ[bench.TAG_ENV] = old
+            os.environ[scenarios.TAG_ENV] = old
     yield code, json.loads(out.read_text()), value, out
 
 
@@ -177,7 +179,7 @@ def test_quick_builtin_in_process(quick_builtin: Any) -> None:
     per_field = doc["results"][-1]
     assert per_field["derived"] is True
     assert per_field["metric"] == "us/field"
-    for side in bench.SIDES:
+    for side in scenarios.SIDES:
         assert set(per_field["sides"][side]["linearity"]) == {
             "10-100",
             "100-1000",
@@ -228,8 +230,8 @@ def test_other_scenarios_quick_builtin_subprocess(tmp_path: Path, tag: str) -> N
     # The built-in loader times pipelined requests one by one.
     assert rows["pipelined"]["sides"]["upstream"]["p50_ms"] > 0
     ceiling = rows["ceiling"]
-    assert ceiling["sides"][bench.CEILING]["value"] > 0
-    for side in bench.SIDES:
+    assert ceiling["sides"][scenarios.CEILING]["value"] > 0
+    for side in scenarios.SIDES:
         assert ceiling["ratios_to_ceiling"][side]["value"] > 0
     # The terminal table and the progress lines.
     assert "ratio" in proc.stdout and "upload-chunked" in proc.stdout
@@ -242,7 +244,7 @@ def test_quick_wrk(
     tmp_path: Path, tag: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "results.json"
-    code = bench.main(
+    code = bench_main.main(
         [
             "--quick",
             "--loader",
@@ -276,12 +278,12 @@ def _default_sigint() -> None:
 def test_interrupted_run_leaves_no_process(
     tmp_path: Path, tag: str, signum: int, code: int
 ) -> None:
-    env = dict(os.environ, **{bench.TAG_ENV: tag})
+    env = dict(os.environ, **{scenarios.TAG_ENV: tag})
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "tornado_h1.bench",
+            "tornado_h1._tools.bench",
             "--loader",
             "builtin",
             "--scenarios",
@@ -327,9 +329,9 @@ def test_interrupted_run_leaves_no_process(
 def test_idle_scales_down_to_the_open_files_limit(
     tmp_path: Path, tag: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(bench, "_raise_nofile", lambda wanted: 256 + 40)
+    monkeypatch.setattr(runner, "_raise_nofile", lambda wanted: 256 + 40)
     out = tmp_path / "results.json"
-    code = bench.main(
+    code = bench_main.main(
         [
             "--quick",
             "--scenarios",
@@ -359,7 +361,9 @@ def test_from_json_renders_every_format(
     capsys.readouterr()
     md, rst = tmp_path / "t.md", tmp_path / "t.inc"
     assert (
-        bench.main(["--from-json", str(path), "--markdown", str(md), "--rst", str(rst)])
+        bench_main.main(
+            ["--from-json", str(path), "--markdown", str(md), "--rst", str(rst)]
+        )
         == 0
     )
     text = capsys.readouterr().out
@@ -384,7 +388,7 @@ def test_plot_without_matplotlib_fails_before_running(
 ) -> None:
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
     out = tmp_path / "results.json"
-    code = bench.main(
+    code = bench_main.main(
         ["--scenarios", "raw", "--plot", str(tmp_path / "r.png"), "--json", str(out)]
     )
     assert code == 2
@@ -396,7 +400,7 @@ def test_plot(quick_builtin: Any, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     _, _, _, path = quick_builtin
     png = tmp_path / "ratios.png"
-    assert bench.main(["--from-json", str(path), "--plot", str(png)]) == 0
+    assert bench_main.main(["--from-json", str(path), "--plot", str(png)]) == 0
     assert png.read_bytes().startswith(b"\x89PNG")
 
 
@@ -406,12 +410,12 @@ def test_plot(quick_builtin: Any, tmp_path: Path) -> None:
 def test_list_and_cli_dispatch(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["bench", "--list"]) == 0
     out = capsys.readouterr().out
-    for group in bench.GROUPS:
+    for group in scenarios.GROUPS:
         assert group in out
 
 
 def test_unknown_scenario(capsys: pytest.CaptureFixture[str]) -> None:
-    assert bench.main(["--scenarios", "raw,nonsense"]) == 2
+    assert bench_main.main(["--scenarios", "raw,nonsense"]) == 2
     assert "unknown scenario nonsense" in capsys.readouterr().err
 
 
@@ -419,23 +423,23 @@ def test_wrk_missing(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    assert bench.main(["--loader", "wrk", "--scenarios", "raw"]) == 2
+    assert bench_main.main(["--loader", "wrk", "--scenarios", "raw"]) == 2
     assert "apt-get install wrk" in capsys.readouterr().err
-    args = bench.build_parser().parse_args(["--quick"])
-    settings = bench.resolve_settings(args)
+    args = scenarios.build_parser().parse_args(["--quick"])
+    settings = scenarios.resolve_settings(args)
     assert settings.loader == "builtin"
     assert any("apt-get install wrk" in note for note in settings.notes)
 
 
 def test_quick_settings_and_overrides() -> None:
-    parse = bench.build_parser().parse_args
-    quick = bench.resolve_settings(parse(["--quick", "--loader", "builtin"]))
+    parse = scenarios.build_parser().parse_args
+    quick = scenarios.resolve_settings(parse(["--quick", "--loader", "builtin"]))
     assert (quick.rounds, quick.warmup, quick.connections) == (1, 0.0, 8)
-    full = bench.resolve_settings(parse(["--loader", "builtin"]))
+    full = scenarios.resolve_settings(parse(["--loader", "builtin"]))
     assert full.rounds >= 3 and full.warmup > 0
     assert (full.connections, full.idle_connections) == (50, 10_000)
     assert full.upload_size == 100 * 1024 * 1024
-    mixed = bench.resolve_settings(
+    mixed = scenarios.resolve_settings(
         parse(
             ["--quick", "--rounds", "4", "--upload-size", "2M", "--loader", "builtin"]
         )
@@ -448,39 +452,39 @@ def test_quick_settings_and_overrides() -> None:
 
 def test_percentile_and_ratios() -> None:
     values = [float(v) for v in range(1, 101)]
-    assert bench.percentile(values, 50) == 50.0
-    assert bench.percentile(values, 99) == 99.0
-    assert bench.percentile([], 50) is None
-    summary = bench.ratio_summary([2.0, 3.0, 4.0], [1.0, 1.0, 2.0])
+    assert stats.percentile(values, 50) == 50.0
+    assert stats.percentile(values, 99) == 99.0
+    assert stats.percentile([], 50) is None
+    summary = stats.ratio_summary([2.0, 3.0, 4.0], [1.0, 1.0, 2.0])
     assert summary == {"value": 2.0, "min": 2.0, "max": 3.0, "rounds": [2.0, 3.0, 2.0]}
-    assert bench.ratio_summary([1.0], [0.0]) is None
-    assert bench.ratio_summary([1.0, 2.0], [1.0]) is None
+    assert stats.ratio_summary([1.0], [0.0]) is None
+    assert stats.ratio_summary([1.0, 2.0], [1.0]) is None
 
 
 def test_workload_requests() -> None:
-    plain = bench.Workload().request_bytes()
+    plain = scenarios.Workload().request_bytes()
     assert plain == b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
-    many = bench.Workload(header_fields=1000).request_bytes()
+    many = scenarios.Workload(header_fields=1000).request_bytes()
     head = many.split(b"\r\n\r\n")[0].split(b"\r\n")
     assert len(head) == 1 + 1000  # the request line, then 1,000 fields
-    post = bench.Workload("POST", body_size=10).request_bytes()
+    post = scenarios.Workload("POST", body_size=10).request_bytes()
     assert post.endswith(b"Content-Length: 10\r\n\r\n" + b"x" * 10)
-    assert bench.Workload(depth=16).request_bytes() == plain * 16
+    assert scenarios.Workload(depth=16).request_bytes() == plain * 16
 
 
 def test_wrk_script_and_output() -> None:
-    script = bench.wrk_script(bench.Workload("POST", body_size=65536, depth=16))
+    script = runner.wrk_script(scenarios.Workload("POST", body_size=65536, depth=16))
     assert 'wrk.method = "POST"' in script
     assert 'string.rep("x", 65536)' in script
     assert "string.rep(wrk.format(), 16)" in script
     assert "done = function" in script
-    assert "request = function" not in bench.wrk_script(bench.Workload())
+    assert "request = function" not in runner.wrk_script(scenarios.Workload())
     out = (
         "Running 1s test\n"
         'BENCH_JSON {"requests": 1000, "duration_us": 2000000, "bytes": 5, '
         '"socket_errors": 1, "status_errors": 2, "p50_us": 1500, "p99_us": 9000}\n'
     )
-    assert bench.parse_wrk_output(out) == {
+    assert runner.parse_wrk_output(out) == {
         "requests": 1000,
         "seconds": 2.0,
         "bytes": 5,
@@ -488,21 +492,21 @@ def test_wrk_script_and_output() -> None:
         "p50_ms": 1.5,
         "p99_ms": 9.0,
     }
-    with pytest.raises(bench.BenchError):
-        bench.parse_wrk_output("wrk: connection refused")
+    with pytest.raises(scenarios.BenchError):
+        runner.parse_wrk_output("wrk: connection refused")
 
 
 def test_parse_head() -> None:
-    assert bench._parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5") == (200, 5)
-    assert bench._parse_head(
+    assert procs._parse_head(b"HTTP/1.1 200 OK\r\nContent-Length: 5") == (200, 5)
+    assert procs._parse_head(
         b"HTTP/1.1 404 Not Found\r\ncontent-length:12\r\nX: y"
     ) == (
         404,
         12,
     )
-    assert bench._parse_head(b"HTTP/1.1 204 No Content\r\nServer: x") == (204, 0)
+    assert procs._parse_head(b"HTTP/1.1 204 No Content\r\nServer: x") == (204, 0)
     with pytest.raises(ValueError):
-        bench._parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked")
+        procs._parse_head(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked")
 
 
 class _FakeTransport:
@@ -528,9 +532,9 @@ def test_builtin_loader_frames_responses_split_anywhere(piece: int) -> None:
     error = b"HTTP/1.1 500 Oops\r\nContent-Length: 0\r\n\r\n"
     stream = (response * 3 + error) * 2
 
-    async def scenario() -> tuple[bench._LoadStats, _FakeTransport]:
-        stats = bench._LoadStats()
-        protocol = bench._LoadProtocol(b"REQ", 4, stats)
+    async def scenario() -> tuple[roles._LoadStats, _FakeTransport]:
+        stats = roles._LoadStats()
+        protocol = roles._LoadProtocol(b"REQ", 4, stats)
         transport = _FakeTransport()
         protocol.connection_made(transport)  # type: ignore[arg-type]
         protocol.send()

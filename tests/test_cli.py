@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import hashlib
 import http.client
+import importlib
 import json
 import os
 import re
@@ -30,7 +31,7 @@ import tornado.testing
 import tornado.websocket
 
 import tornado_h1
-from tornado_h1 import cli, demo
+from tornado_h1._tools import cli, demo
 
 STARTUP_TIMEOUT = 30.0
 BANNER = re.compile(
@@ -465,12 +466,22 @@ def test_main_reads_sys_argv(monkeypatch: pytest.MonkeyPatch) -> None:
         calls.append(rest)
         return 0
 
-    fake = types.ModuleType("tornado_h1.bench")
+    fake = types.ModuleType(cli._MODULES["bench"])
     fake.main = fake_main  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tornado_h1.bench", fake)
+    monkeypatch.setitem(sys.modules, cli._MODULES["bench"], fake)
     monkeypatch.setattr(sys, "argv", ["tornado-h1", "bench", "--quick"])
     assert cli.main() == 0
     assert calls == [["--quick"]]
+
+
+@pytest.mark.parametrize("command", ["compat", "bench", "fuzz"])
+def test_passthrough_modules_exist(command: str) -> None:
+    """Each pass-through command names a module of tornado_h1._tools with a
+    main() (imported, not run)."""
+    assert set(cli._MODULES) == set(cli._PASSTHROUGH)
+    module = importlib.import_module(cli._MODULES[command])
+    assert module.__name__.startswith("tornado_h1._tools.")
+    assert callable(module.main)
 
 
 @pytest.mark.parametrize("command", ["compat", "bench", "fuzz"])
@@ -483,17 +494,17 @@ def test_passthrough_hands_over_the_rest(
         calls.append(rest)
         return 3
 
-    fake = types.ModuleType(f"tornado_h1.{command}")
+    fake = types.ModuleType(cli._MODULES[command])
     fake.main = fake_main  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, f"tornado_h1.{command}", fake)
+    monkeypatch.setitem(sys.modules, cli._MODULES[command], fake)
     assert cli.main([command, "-k", "serve", "--help"]) == 3
     assert calls == [["-k", "serve", "--help"]]
 
 
 def test_passthrough_none_means_success(monkeypatch: pytest.MonkeyPatch) -> None:
-    fake = types.ModuleType("tornado_h1.fuzz")
+    fake = types.ModuleType(cli._MODULES["fuzz"])
     fake.main = lambda rest: None  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "tornado_h1.fuzz", fake)
+    monkeypatch.setitem(sys.modules, cli._MODULES["fuzz"], fake)
     assert cli.main(["fuzz"]) == 0
 
 
@@ -502,18 +513,18 @@ def test_passthrough_not_available(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
 ) -> None:
     # None in sys.modules makes the import fail as if the module did not exist.
-    monkeypatch.setitem(sys.modules, f"tornado_h1.{command}", None)
+    monkeypatch.setitem(sys.modules, cli._MODULES[command], None)
     assert cli.main([command, "--anything"]) == 2
     assert capsys.readouterr().err == (
         f"tornado-h1 {command}: not available in this version "
-        f"(there is no tornado_h1.{command}.main)\n"
+        f"(there is no {cli._MODULES[command]}.main)\n"
     )
 
 
 def test_passthrough_module_without_main(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setitem(sys.modules, "tornado_h1.bench", types.ModuleType("x"))
+    monkeypatch.setitem(sys.modules, cli._MODULES["bench"], types.ModuleType("x"))
     assert cli.main(["bench"]) == 2
     assert "not available in this version" in capsys.readouterr().err
 

@@ -6,9 +6,11 @@ recorder, the runtests patches, the connection counter, the swap check) are
 tested in this process on small stand-ins; and the whole thing is run for
 real on ``tornado.test.http1connection_test``.
 
-compat.py is loaded from its file rather than imported as
-``tornado_h1.compat``, so that everything but the end-to-end tests works
-even while ``tornado_h1.http1connection`` does not import.
+The runner is ``tornado_h1._tools.compat`` (``tornado_h1/compat.py`` only
+forwards to it): ``runner`` (the parent), ``child`` (loaded by path in the
+child process) and ``verdict``. None of them imports
+``tornado_h1.http1connection``, so everything but the end-to-end tests works
+even while it does not import.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from typing import Any, Optional
 import pytest
 import tornado
 
+from tornado_h1._tools.compat import child, runner
+from tornado_h1._tools.compat import verdict as judging
+
 ROOT = Path(__file__).resolve().parent.parent
-COMPAT_FILE = ROOT / "tornado_h1" / "compat.py"
 KNOWN_DIFFERENCES_FILE = ROOT / "compat" / "known_differences"
 TORNADO_VERSION = tornado.version
 
@@ -45,23 +49,11 @@ SUMMARY = re.compile(
 )
 
 
-def _load_compat() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("_compat_under_test", COMPAT_FILE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-compat = _load_compat()
-
-
 # ------------------------------------------------------------------ parsing
 
 
 def parse(text: str) -> list[Any]:
-    return compat.parse_known_differences(textwrap.dedent(text), "kd")  # type: ignore[no-any-return]
+    return judging.parse_known_differences(textwrap.dedent(text), "kd")  # type: ignore[no-any-return]
 
 
 def test_parse_entries_comments_and_blank_lines() -> None:
@@ -98,7 +90,7 @@ def test_parse_entries_comments_and_blank_lines() -> None:
     ],
 )
 def test_parse_errors_name_the_line(line: str, message: str) -> None:
-    with pytest.raises(compat.KnownDifferencesError) as info:
+    with pytest.raises(judging.KnownDifferencesError) as info:
         parse(f"# header\n{line}\n")
     assert str(info.value).startswith("kd:2: ")
     assert message in str(info.value)
@@ -127,14 +119,14 @@ def test_parse_errors_name_the_line(line: str, message: str) -> None:
     ],
 )
 def test_version_spec(spec: str, version: str, expected: bool) -> None:
-    assert compat.VersionSpec.parse(spec).matches(version) is expected
+    assert judging.VersionSpec.parse(spec).matches(version) is expected
 
 
 def test_parse_version() -> None:
-    assert compat.parse_version(" 6.5b1 ") == (6, 5)
-    assert compat.parse_version("6.6.1") == (6, 6, 1)
+    assert judging.parse_version(" 6.5b1 ") == (6, 5)
+    assert judging.parse_version("6.6.1") == (6, 6, 1)
     with pytest.raises(ValueError, match="not a version"):
-        compat.parse_version("dev")
+        judging.parse_version("dev")
 
 
 def test_test_id_patterns() -> None:
@@ -154,9 +146,9 @@ def test_test_id_patterns() -> None:
 
 
 def test_load_default_file_of_the_repository() -> None:
-    entries, path = compat.load_known_differences()
+    entries, path = judging.load_known_differences()
     assert path == KNOWN_DIFFERENCES_FILE
-    assert compat.DEFAULT_KNOWN_DIFFERENCES == KNOWN_DIFFERENCES_FILE
+    assert judging.DEFAULT_KNOWN_DIFFERENCES == KNOWN_DIFFERENCES_FILE
     # It parses, and documents its own format.
     assert isinstance(entries, list)
     assert "<test id>  <versions>  <reason>" in path.read_text(encoding="utf-8")
@@ -166,11 +158,11 @@ def test_load_missing_default_is_empty_but_missing_explicit_is_an_error(
     tmp_path: Path,
 ) -> None:
     missing = tmp_path / "known_differences"
-    assert compat.load_known_differences(default=missing) == ([], None)
-    with pytest.raises(compat.KnownDifferencesError, match="cannot read"):
-        compat.load_known_differences(missing)
+    assert judging.load_known_differences(default=missing) == ([], None)
+    with pytest.raises(judging.KnownDifferencesError, match="cannot read"):
+        judging.load_known_differences(missing)
     missing.write_text("x.y  6.2  because\n", encoding="utf-8")
-    entries, path = compat.load_known_differences(missing)
+    entries, path = judging.load_known_differences(missing)
     assert path == missing
     assert [e.test_id for e in entries] == ["x.y"]
 
@@ -236,13 +228,13 @@ def fail(
 
 
 def test_clean_run_passes() -> None:
-    verdict = compat.judge(report())
+    verdict = judging.judge(report())
     assert verdict.ok, verdict.problems
     assert verdict.problems == [] and verdict.expected == []
 
 
 def test_unlisted_failure_fails() -> None:
-    verdict = compat.judge(report({A: "failed", B: "passed"}, [fail(A)]))
+    verdict = judging.judge(report({A: "failed", B: "passed"}, [fail(A)]))
     assert not verdict.ok
     assert verdict.problems == [f"failed: {A}"]
 
@@ -252,12 +244,12 @@ def test_unlisted_error_and_unexpected_success_fail() -> None:
         {A: "error", B: "unexpected_success"},
         [fail(A, "error"), fail(B, "unexpected_success")],
     )
-    assert compat.judge(r).problems == [f"error: {A}", f"unexpected success: {B}"]
+    assert judging.judge(r).problems == [f"error: {A}", f"unexpected success: {B}"]
 
 
 def test_listed_failure_is_expected() -> None:
     known = parse(f"{A}  6.6.1  tornado_h1 differs on purpose\n")
-    verdict = compat.judge(report({A: "failed", B: "passed"}, [fail(A)]), known)
+    verdict = judging.judge(report({A: "failed", B: "passed"}, [fail(A)]), known)
     assert verdict.ok, verdict.problems
     assert [(t, e.reason) for t, e in verdict.expected] == [
         (A, "tornado_h1 differs on purpose")
@@ -266,7 +258,7 @@ def test_listed_failure_is_expected() -> None:
 
 def test_listed_test_that_passes_fails() -> None:
     known = parse(f"{A}  *  expected to fail\n")
-    verdict = compat.judge(report({A: "passed", B: "passed"}), known)
+    verdict = judging.judge(report({A: "passed", B: "passed"}), known)
     assert not verdict.ok
     assert verdict.problems == [
         f"listed in known differences but passed: {A} (kd:1: expected to fail)"
@@ -276,16 +268,16 @@ def test_listed_test_that_passes_fails() -> None:
 def test_listed_for_another_version_does_not_excuse_a_failure() -> None:
     known = parse(f"{A}  6.2,6.5+  only elsewhere\n")
     r = report({A: "failed"}, [fail(A)], version="6.4.2")
-    assert compat.judge(r, known).problems == [f"failed: {A}"]
+    assert judging.judge(r, known).problems == [f"failed: {A}"]
     # ... nor is it checked when the test passes on that other version.
-    assert compat.judge(report({A: "passed"}, version="6.4.2"), known).ok
+    assert judging.judge(report({A: "passed"}, version="6.4.2"), known).ok
     # On a listed version it applies.
-    assert compat.judge(report({A: "failed"}, [fail(A)], version="6.5.2"), known).ok
+    assert judging.judge(report({A: "failed"}, [fail(A)], version="6.5.2"), known).ok
 
 
 def test_listed_test_that_did_not_run_or_was_skipped_is_not_checked() -> None:
     known = parse(f"{C}  *  r\ntornado.test.a_test.ATest.test_a  *  r\n")
-    verdict = compat.judge(report({A: "skipped", B: "passed"}), known)
+    verdict = judging.judge(report({A: "skipped", B: "passed"}), known)
     assert verdict.ok, verdict.problems
     assert verdict.notes == [
         "listed in known differences but skipped: tornado.test.a_test.ATest.test_a"
@@ -294,11 +286,11 @@ def test_listed_test_that_did_not_run_or_was_skipped_is_not_checked() -> None:
 
 def test_glob_entry_must_fail_everywhere_it_matches() -> None:
     known = parse("tornado.test.a_test.ATest.*  *  r\n")
-    assert compat.judge(
+    assert judging.judge(
         report({A: "failed", B: "error", C: "passed"}, [fail(A), fail(B, "error")]),
         known,
     ).ok
-    verdict = compat.judge(
+    verdict = judging.judge(
         report({A: "failed", B: "passed", C: "passed"}, [fail(A)]), known
     )
     assert verdict.problems == [
@@ -309,38 +301,40 @@ def test_glob_entry_must_fail_everywhere_it_matches() -> None:
 def test_subtest_failure_is_covered_by_its_test() -> None:
     sub = f"{A} (case=1)"
     r = report({A: "failed", B: "passed"}, [fail(sub, parent=A)])
-    assert compat.judge(r).problems == [f"failed: {sub}"]
-    assert compat.judge(r, parse(f"{A}  *  r\n")).ok
+    assert judging.judge(r).problems == [f"failed: {sub}"]
+    assert judging.judge(r, parse(f"{A}  *  r\n")).ok
     # (A subtest's own id has spaces, so it cannot be listed by itself.)
 
 
 def test_error_outside_any_test_is_a_failure() -> None:
     holder = "setUpClass (tornado.test.a_test.ATest)"
     r = report({holder: "error", B: "passed"}, [fail(holder, "error")])
-    assert compat.judge(r).problems == [f"error: {holder}"]
-    assert compat.judge(r, parse("setUpClass*  *  r\n")).ok
+    assert judging.judge(r).problems == [f"error: {holder}"]
+    assert judging.judge(r, parse("setUpClass*  *  r\n")).ok
 
 
 def test_swap_not_in_place_fails_even_if_all_tests_passed() -> None:
-    verdict = compat.judge(report(swap_problems=["tornado_h1.is_installed() is False"]))
+    verdict = judging.judge(
+        report(swap_problems=["tornado_h1.is_installed() is False"])
+    )
     assert verdict.problems == ["swap check: tornado_h1.is_installed() is False"]
 
 
 def test_swap_check_that_did_not_happen_fails() -> None:
     r = report()
     r["swap"] = {"ok": False, "problems": [], "connections": 3}
-    assert compat.judge(r).problems == ["swap check: not performed"]
+    assert judging.judge(r).problems == ["swap check: not performed"]
 
 
 def test_zero_connections_fails_unless_allowed() -> None:
-    verdict = compat.judge(report(connections=0))
+    verdict = judging.judge(report(connections=0))
     assert verdict.problems == [
         "swap check: no HTTP1Connection was created during the run, so "
         "tornado_h1 was not exercised"
     ]
-    allowed = compat.judge(report(connections=0), require_connections=False)
+    allowed = judging.judge(report(connections=0), require_connections=False)
     assert allowed.ok and allowed.notes
-    uncounted = compat.judge(report(connections=None))
+    uncounted = judging.judge(report(connections=None))
     assert uncounted.problems == [
         "swap check: HTTP1Connection objects were not counted"
     ]
@@ -348,14 +342,14 @@ def test_zero_connections_fails_unless_allowed() -> None:
 
 def test_unexpected_log_output_fails() -> None:
     log = {"infos": 2, "warnings": 0, "errors": 0, "stderr_bytes": 276, "clean": False}
-    verdict = compat.judge(report(log=log, exit_code=1))
+    verdict = judging.judge(report(log=log, exit_code=1))
     assert verdict.problems == [
         "runtests: logged 2 infos, 0 warnings, 0 errors, and 276 bytes to stderr"
     ]
     # Tornado < 6.6 can be told --fail-if-logs=false: then it is only a note.
-    relaxed = compat.judge(report(log=dict(log, enforced=False)))
+    relaxed = judging.judge(report(log=dict(log, enforced=False)))
     assert relaxed.ok and "not enforced" in relaxed.notes[0]
-    assert compat.judge(report(log=None) | {"log_check": None}).problems == [
+    assert judging.judge(report(log=None) | {"log_check": None}).problems == [
         "runtests' log check did not run"
     ]
 
@@ -372,7 +366,7 @@ def test_log_output_from_listed_failing_tests_is_excused() -> None:
     known = parse(f"{A}  *  logs why it fails\n")
     log = _dirty_log({A: {"infos": 1, "stderr_bytes": 70}})
     r = report({A: "failed", B: "passed"}, [fail(A)], log=log)
-    verdict = compat.judge(r, known)
+    verdict = judging.judge(r, known)
     assert verdict.ok, verdict.problems
     assert verdict.notes == [
         "runtests: logged 1 infos, 0 warnings, 0 errors, and 70 bytes to stderr, "
@@ -381,7 +375,7 @@ def test_log_output_from_listed_failing_tests_is_excused() -> None:
     # Also when the listed failure was one of the test's subtests.
     sub = f"{A} (i=1)"
     r = report({A: "failed", B: "passed"}, [fail(sub, parent=A)], log=log)
-    assert compat.judge(r, known).ok
+    assert judging.judge(r, known).ok
 
 
 def test_log_output_from_other_tests_or_outside_tests_fails() -> None:
@@ -389,7 +383,7 @@ def test_log_output_from_other_tests_or_outside_tests_fails() -> None:
     outside = "(outside any test)"
     log = _dirty_log({A: {"infos": 1}, B: {"errors": 1}, outside: {"stderr_bytes": 9}})
     r = report({A: "failed", B: "passed"}, [fail(A)], log=log)
-    assert compat.judge(r, known).problems == [
+    assert judging.judge(r, known).problems == [
         "runtests: logged 1 infos, 0 warnings, 1 errors, and 9 bytes to stderr, from:\n"
         f"{outside} (0 infos, 0 warnings, 0 errors, and 9 bytes to stderr)\n"
         f"{B} (0 infos, 0 warnings, 1 errors, and 0 bytes to stderr)"
@@ -397,7 +391,7 @@ def test_log_output_from_other_tests_or_outside_tests_fails() -> None:
     # Unlisted, the failing test's own output is no excuse either.
     log = _dirty_log({A: {"infos": 1}})
     r = report({A: "failed", B: "passed"}, [fail(A)], log=log)
-    assert compat.judge(r).problems == [
+    assert judging.judge(r).problems == [
         f"failed: {A}",
         "runtests: logged 1 infos, 0 warnings, 0 errors, and 0 bytes to stderr, from:\n"
         f"{A} (1 infos, 0 warnings, 0 errors, and 0 bytes to stderr)",
@@ -406,16 +400,16 @@ def test_log_output_from_other_tests_or_outside_tests_fails() -> None:
 
 def test_incomplete_interrupted_and_empty_runs_fail() -> None:
     crashed = {"mode": "tornado_h1", "completed": False, "crash": "Traceback: boom"}
-    assert compat.judge(crashed).problems == [
+    assert judging.judge(crashed).problems == [
         "the test run did not complete:\nTraceback: boom"
     ]
     interrupted = dict(crashed, interrupted=True)
-    assert compat.judge(interrupted).problems[0] == "the run was interrupted"
-    assert compat.judge(report({})).problems == ["no tests ran"]
+    assert judging.judge(interrupted).problems[0] == "the run was interrupted"
+    assert judging.judge(report({})).problems == ["no tests ran"]
 
 
 def test_nonzero_exit_without_a_reason_fails() -> None:
-    assert compat.judge(report(exit_code=5)).problems == [
+    assert judging.judge(report(exit_code=5)).problems == [
         "runtests exited with status 5"
     ]
 
@@ -423,7 +417,7 @@ def test_nonzero_exit_without_a_reason_fails() -> None:
 def test_upstream_baseline_ignores_known_differences() -> None:
     known = parse(f"{A}  *  r\n")
     r = report({A: "failed", B: "passed"}, [fail(A)], mode="upstream")
-    verdict = compat.judge(r, known)
+    verdict = judging.judge(r, known)
     assert verdict.problems == [f"failed: {A}"]
     assert verdict.notes == [
         "known differences are not applied to the upstream baseline"
@@ -431,7 +425,7 @@ def test_upstream_baseline_ignores_known_differences() -> None:
     assert (
         "tornado_h1 compat: note: known differences are not applied to the "
         "upstream baseline"
-    ) in compat.format_summary(r, verdict)
+    ) in judging.format_summary(r, verdict)
 
 
 # ------------------------------------------------------------------ summary
@@ -445,8 +439,8 @@ def test_summary_lines() -> None:
         "y": "running as root",
     }
     known = parse(f"{C}  *  differs\n")
-    verdict = compat.judge(r, known)
-    lines = compat.format_summary(r, verdict)
+    verdict = judging.judge(r, known)
+    lines = judging.format_summary(r, verdict)
     assert lines == [
         "tornado_h1 compat: skipped: 2 x pycurl module not present; "
         "1 x running as root",
@@ -465,7 +459,7 @@ def test_summary_of_a_failed_upstream_run() -> None:
     r = report({A: "failed"}, [fail(A)], mode="upstream", connections=None)
     r["counts"]["unexpected_successes"] = 1
     r["counts"]["expected_failures"] = 2
-    lines = compat.format_summary(r, compat.judge(r))
+    lines = judging.format_summary(r, judging.judge(r))
     assert lines[-4] == (
         "tornado_h1 compat: Tornado 6.6.1: 0 passed, 1 failed, 0 errors, 0 skipped, "
         "2 expected failures, 1 unexpected success "
@@ -477,7 +471,7 @@ def test_summary_of_a_failed_upstream_run() -> None:
         f"  failed: {A}",
     ]
     unverified = report(swap_problems=["x"])
-    assert "(tornado_h1 NOT verified: 12 connections)" in compat.summary_line(
+    assert "(tornado_h1 NOT verified: 12 connections)" in judging.summary_line(
         unverified
     )
 
@@ -573,7 +567,7 @@ def _run_recorded(rec: Any, base: type = _DropsAbstractSkips) -> unittest.TestRe
 
 
 def test_recorder_sees_every_outcome() -> None:
-    rec = compat.Recorder()
+    rec = child.Recorder()
     result = _run_recorded(rec)
     name = f"{__name__}._Sample."
     assert rec.tests == {
@@ -663,8 +657,8 @@ def test_patch_runtests_records_tests_and_the_log_verdict(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     runtests = _fake_runtests()
-    rec = compat.Recorder()
-    compat.patch_runtests(runtests, rec)
+    rec = child.Recorder()
+    child.patch_runtests(runtests, rec)
     assert rec.log_check() is None  # nothing counted yet
     log_counter = runtests.LogCounter()
     stderr = runtests.CountingStderr()
@@ -758,7 +752,7 @@ def test_instance_counter_counts_and_is_invisible_to_inspect() -> None:
         inspect.getdoc(_Counted.__init__),
         _Counted.__init__.__qualname__,
     )
-    counter = compat.InstanceCounter(_Counted)
+    counter = child.InstanceCounter(_Counted)
     assert counter.start() is None
     try:
         assert _Counted.__dict__["__init__"] is not original
@@ -781,13 +775,13 @@ def test_instance_counter_counts_and_is_invisible_to_inspect() -> None:
 
 def test_instance_counter_stop_without_start_does_nothing() -> None:
     original = _Counted.__dict__["__init__"]
-    counter = compat.InstanceCounter(_Counted)
+    counter = child.InstanceCounter(_Counted)
     counter.stop()
     assert _Counted.__dict__["__init__"] is original and not counter.intact()
 
 
 def test_instance_counter_on_an_inherited_init() -> None:
-    counter = compat.InstanceCounter(_CountedChild)
+    counter = child.InstanceCounter(_CountedChild)
     assert counter.start() is None
     _CountedChild(1)
     counter.stop()
@@ -801,14 +795,14 @@ def test_instance_counter_refuses_what_it_cannot_hide(
     class NoInit:
         pass
 
-    assert "not a Python function" in compat.InstanceCounter(NoInit).start()
+    assert "not a Python function" in child.InstanceCounter(NoInit).start()
 
     seen = iter(
         [{"signature": "(a)", "__doc__": "x"}, {"signature": "(*args)", "__doc__": "x"}]
     )
-    monkeypatch.setattr(compat, "_introspection", lambda cls, init: next(seen))
+    monkeypatch.setattr(child, "_introspection", lambda cls, init: next(seen))
     original = _Counted.__dict__["__init__"]
-    problem = compat.InstanceCounter(_Counted).start()
+    problem = child.InstanceCounter(_Counted).start()
     assert problem is not None and "(signature)" in problem
     assert _Counted.__dict__["__init__"] is original
 
@@ -819,7 +813,7 @@ def test_counter_leaves_api_test_listing_unchanged() -> None:
     api_test = pytest.importorskip("tornado.test.api_test")
     upstream = importlib.import_module("tornado.http1connection")
     before = api_test.describe_module("tornado.http1connection")
-    counter = compat.InstanceCounter(upstream.HTTP1Connection)
+    counter = child.InstanceCounter(upstream.HTTP1Connection)
     assert counter.start() is None
     try:
         assert api_test.describe_module("tornado.http1connection") == before
@@ -830,18 +824,16 @@ def test_counter_leaves_api_test_listing_unchanged() -> None:
 def test_check_swap_in_this_process() -> None:
     tornado_h1 = pytest.importorskip("tornado_h1")
     # Not installed: everything is upstream's, but tornado_h1 is loaded.
-    problems = compat.check_swap("tornado_h1")
+    problems = child.check_swap("tornado_h1")
     assert "tornado_h1.is_installed() is False" in problems
     assert any("tornado.httpserver.HTTP1ServerConnection is not" in p for p in problems)
-    assert compat.check_swap("upstream") == [
+    assert child.check_swap("upstream") == [
         "tornado_h1 is loaded in the upstream baseline: "
         + ", ".join(sorted(n for n in sys.modules if n.split(".")[0] == "tornado_h1"))
     ]
     with tornado_h1.installed():
-        assert compat.check_swap("tornado_h1") == []
-        assert any(
-            "tornado.http1connection" in p for p in compat.check_swap("upstream")
-        )
+        assert child.check_swap("tornado_h1") == []
+        assert any("tornado.http1connection" in p for p in child.check_swap("upstream"))
 
 
 def test_names_of_tests() -> None:
@@ -852,44 +844,44 @@ def test_names_of_tests() -> None:
         def __repr__(self) -> str:
             return "<exotic>"
 
-    assert compat._name_of(Exotic()) == "<exotic>"
-    assert compat._name_of(_Sample("test_pass")) == f"{__name__}._Sample.test_pass"
+    assert child._name_of(Exotic()) == "<exotic>"
+    assert child._name_of(_Sample("test_pass")) == f"{__name__}._Sample.test_pass"
 
 
 def test_child_finds_the_parents_tornado_h1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sys, "path", list(sys.path))
-    monkeypatch.delenv(compat.ENV_PACKAGE_PARENT, raising=False)
+    monkeypatch.delenv(child.ENV_PACKAGE_PARENT, raising=False)
     before = list(sys.path)
-    compat._use_our_package()  # no parent named: nothing to do
+    child._use_our_package()  # no parent named: nothing to do
     assert sys.path == before
     # The tornado_h1 that would be imported is the parent's: nothing to do.
-    monkeypatch.setenv(compat.ENV_PACKAGE_PARENT, str(ROOT))
+    monkeypatch.setenv(child.ENV_PACKAGE_PARENT, str(ROOT))
     monkeypatch.syspath_prepend(str(ROOT))
     before = list(sys.path)
-    compat._use_our_package()
+    child._use_our_package()
     assert sys.path == before
     # Another copy: it goes first on sys.path.
     (tmp_path / "tornado_h1").mkdir()
     (tmp_path / "tornado_h1" / "__init__.py").write_text("", encoding="utf-8")
-    monkeypatch.setenv(compat.ENV_PACKAGE_PARENT, str(tmp_path))
-    compat._use_our_package()
+    monkeypatch.setenv(child.ENV_PACKAGE_PARENT, str(tmp_path))
+    child._use_our_package()
     assert sys.path == [str(tmp_path)] + before
 
 
 def test_child_argv_and_exit_status() -> None:
-    assert compat.child_argv(["httpserver_test", "tornado.test.web_test.X"], []) == [
+    assert runner.child_argv(["httpserver_test", "tornado.test.web_test.X"], []) == [
         "tornado.test.httpserver_test",
         "tornado.test.web_test.X",
     ]
-    assert compat.child_argv(["web_test"], ["--failfast"], verbose=True) == [
+    assert runner.child_argv(["web_test"], ["--failfast"], verbose=True) == [
         "--verbose",
         "--failfast",
         "tornado.test.web_test",
     ]
-    assert compat.child_argv([], ["--verbose"], verbose=True) == ["--verbose"]
-    assert [compat._exit_status(c) for c in (None, False, True, 0, 5, "msg")] == [
+    assert runner.child_argv([], ["--verbose"], verbose=True) == ["--verbose"]
+    assert [child._exit_status(c) for c in (None, False, True, 0, 5, "msg")] == [
         0,
         0,
         1,
@@ -908,7 +900,7 @@ def _fake_python(tmp_path: Path, body: str) -> str:
     script = tmp_path / "fake-python"
     script.write_text(
         f"#!{sys.executable}\nimport json, os, sys, time\n"
-        f"report = os.environ[{compat.ENV_REPORT!r}]\n{textwrap.dedent(body)}",
+        f"report = os.environ[{child.ENV_REPORT!r}]\n{textwrap.dedent(body)}",
         encoding="utf-8",
     )
     script.chmod(0o755)
@@ -916,7 +908,7 @@ def _fake_python(tmp_path: Path, body: str) -> str:
 
 
 def _run_main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    status = compat.main(argv)
+    status = runner.main(argv)
     out = capsys.readouterr()
     return status, out.out + out.err
 
@@ -929,7 +921,7 @@ def test_main_reads_the_childs_report_and_applies_known_differences(
     python = _fake_python(
         tmp_path,
         f"""\
-        assert os.environ[{compat.ENV_MODE!r}] == "tornado_h1"
+        assert os.environ[{child.ENV_MODE!r}] == "tornado_h1"
         with open({str(tmp_path / "report.json")!r}) as src, open(report, "w") as dst:
             dst.write(src.read())
         sys.exit(1)

@@ -1,13 +1,15 @@
 """The drop-in surface: ``tornado_h1.http1connection`` against the installed
 ``tornado.http1connection``.
 
-:func:`compare_modules` lists every difference that code written against
-upstream could notice through introspection or a call: a missing name, a
-different kind of object, a different signature (parameter names, kinds and
-defaults; not annotations), a coroutine function where upstream has a plain
-one, different base classes, public instance attributes or loggers, and
-different constants. It is checked on the real modules, and on deliberately
-altered copies to show that it does report each kind of difference.
+:func:`compare_modules` (:func:`tornado_h1.testing.exports.compare`, which
+``compat/exports.py`` runs for every release) lists every difference that
+code written against upstream could notice through introspection or a
+call: a missing name, a different kind of object, a different signature
+(parameter names, kinds and defaults; not annotations), a coroutine function
+where upstream has a plain one, different base classes, public instance
+attributes or loggers, and different constants. It is checked on the real
+modules, and on deliberately altered copies to show that it does report each
+kind of difference.
 
 Finally Tornado's own API snapshot test (``tornado.test.api_test``) is run
 with tornado_h1 installed in place of ``tornado.http1connection``.
@@ -15,25 +17,35 @@ with tornado_h1 installed in place of ``tornado.http1connection``.
 
 from __future__ import annotations
 
-import ast
-import functools
 import importlib
 import inspect
 import io
+import json
 import logging
 import re
+import subprocess
+import sys
 import types
 import unittest
 from collections.abc import Iterator
-from typing import Any, Callable, Optional
+from pathlib import Path
+from typing import Any, Callable
 
 import pytest
+import tornado
 import tornado.http1connection as upstream
 from tornado import httputil
 from tornado.test import api_test
 
 import tornado_h1
 from tornado_h1 import http1connection as ours
+from tornado_h1.testing import exports
+from tornado_h1.testing.exports import (
+    compare,
+    defined_names,
+    instance_attributes,
+    kind_of,
+)
 
 assert upstream.__name__ == "tornado.http1connection"
 assert upstream is not ours
@@ -43,261 +55,19 @@ assert upstream is not ours
 # ---------------------------------------------------------------------------
 
 
-@functools.cache
-def _source_tree(path: str) -> ast.Module:
-    with open(path, encoding="utf-8") as f:
-        return ast.parse(f.read())
-
-
-def defined_names(module: types.ModuleType) -> set[str]:
-    """Names a module's own source binds at top level: assignments (also
-    inside top-level ``if``/``try``), ``def``, ``async def`` and ``class``.
-    Imports are not definitions. (The same rule as Tornado's api_test, which
-    takes assigned names plus objects whose ``__module__`` is the module;
-    reading ``def``/``class`` from the source instead keeps working while
-    tornado_h1 relabels its objects' ``__module__``.)"""
-    tree = _source_tree(inspect.getfile(module))
-    names: set[str] = set()
-
-    def visit(statements: list[ast.stmt]) -> None:
-        for node in statements:
-            if isinstance(node, ast.Assign):
-                for target in node.targets:
-                    names.update(
-                        n.id for n in ast.walk(target) if isinstance(n, ast.Name)
-                    )
-            elif isinstance(node, (ast.AnnAssign, ast.AugAssign)):
-                if isinstance(node.target, ast.Name):
-                    names.add(node.target.id)
-            elif isinstance(
-                node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-            ):
-                names.add(node.name)
-            elif isinstance(node, ast.If):
-                visit(node.body)
-                visit(node.orelse)
-            elif isinstance(node, ast.Try):
-                visit(node.body)
-                for handler in node.handlers:
-                    visit(handler.body)
-                visit(node.orelse)
-                visit(node.finalbody)
-
-    visit(tree.body)
-    return names
-
-
-def _class_def(cls: type) -> ast.ClassDef:
-    """The ``class`` statement of ``cls`` in its module's source file."""
-    body: list[ast.stmt] = _source_tree(inspect.getfile(cls)).body
-    found: Optional[ast.ClassDef] = None
-    for part in cls.__qualname__.split("."):
-        found = next(n for n in body if isinstance(n, ast.ClassDef) and n.name == part)
-        body = found.body
-    assert found is not None
-    return found
-
-
-@functools.cache
-def instance_attributes(cls: type) -> frozenset[str]:
-    """Attributes declared in the class body with an annotation, or assigned
-    through the first parameter (``self``) of any of its methods."""
-    class_def = _class_def(cls)
-    found: set[str] = set()
-    for node in class_def.body:
-        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
-            found.add(node.target.id)
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            continue
-        params = node.args.posonlyargs + node.args.args
-        if not params:
-            continue
-        self_name = params[0].arg
-        for sub in ast.walk(node):
-            targets: list[ast.expr] = []
-            if isinstance(sub, ast.Assign):
-                targets = list(sub.targets)
-            elif isinstance(sub, (ast.AnnAssign, ast.AugAssign)):
-                targets = [sub.target]
-            for target in targets:
-                for leaf in ast.walk(target):
-                    if (
-                        isinstance(leaf, ast.Attribute)
-                        and isinstance(leaf.value, ast.Name)
-                        and leaf.value.id == self_name
-                    ):
-                        found.add(leaf.attr)
-    return frozenset(found)
-
-
-def kind_of(value: Any) -> str:
-    if inspect.isclass(value):
-        return "class"
-    if inspect.iscoroutinefunction(value):
-        return "coroutine function"
-    if inspect.isfunction(value):
-        return "function"
-    return "data"
-
-
-def signature_of(func: Callable[..., Any]) -> list[tuple[str, Any, Any]]:
-    """Parameter names, kinds and defaults; annotations are ignored."""
-    return [
-        (p.name, p.kind, p.default) for p in inspect.signature(func).parameters.values()
-    ]
-
-
-def _is_public(name: str) -> bool:
-    return not name.startswith("_")
-
-
-def _is_dunder(name: str) -> bool:
-    return name.startswith("__") and name.endswith("__")
-
-
-def _base_names(cls: type, module: types.ModuleType) -> list[str]:
-    here = {module.__name__, upstream.__name__, ours.__name__}
-    return [
-        (
-            "<this module>." + base.__qualname__
-            if base.__module__ in here
-            else f"{base.__module__}.{base.__qualname__}"
-        )
-        for base in cls.__bases__
-    ]
-
-
-def _own_functions(cls: type) -> dict[str, Any]:
-    """Functions a class defines itself, public or dunder (``__init__``,
-    ``__exit__``...), unwrapped from staticmethod/classmethod."""
-    functions = {}
-    for name, value in vars(cls).items():
-        if not (_is_public(name) or _is_dunder(name)):
-            continue
-        if isinstance(value, (staticmethod, classmethod)):
-            value = value.__func__
-        if inspect.isfunction(value):
-            functions[name] = value
-    return functions
-
-
-def compare_classes(
-    name: str,
-    reference: type,
-    ref_module: types.ModuleType,
-    candidate: type,
-    cand_module: types.ModuleType,
-) -> list[str]:
-    diffs = []
-    if _base_names(reference, ref_module) != _base_names(candidate, cand_module):
-        diffs.append(
-            f"{name}: bases {_base_names(candidate, cand_module)} != "
-            f"{_base_names(reference, ref_module)}"
-        )
-    ref_public = {n for n in dir(reference) if _is_public(n)}
-    cand_public = {n for n in dir(candidate) if _is_public(n)}
-    for member in sorted(ref_public - cand_public):
-        diffs.append(f"{name}.{member}: missing")
-    for member in sorted(cand_public - ref_public):
-        diffs.append(f"{name}.{member}: not in upstream")
-    for member in sorted(ref_public & cand_public):
-        ref_value = inspect.getattr_static(reference, member)
-        cand_value = inspect.getattr_static(candidate, member)
-        if type(ref_value) is not type(cand_value):
-            diffs.append(
-                f"{name}.{member}: {type(cand_value).__name__} "
-                f"!= {type(ref_value).__name__}"
-            )
-    ref_functions = _own_functions(reference)
-    for member, ref_func in sorted(ref_functions.items()):
-        cand_func = getattr(candidate, member, None)
-        if isinstance(inspect.getattr_static(candidate, member, None), classmethod):
-            cand_func = cand_func.__func__  # type: ignore[union-attr]
-        if cand_func is None or not inspect.isfunction(cand_func):
-            diffs.append(f"{name}.{member}: not a function in tornado_h1")
-            continue
-        if signature_of(ref_func) != signature_of(cand_func):
-            diffs.append(
-                f"{name}.{member}: signature {inspect.signature(cand_func)} "
-                f"!= {inspect.signature(ref_func)}"
-            )
-        if inspect.iscoroutinefunction(ref_func) != inspect.iscoroutinefunction(
-            cand_func
-        ):
-            diffs.append(
-                f"{name}.{member}: {kind_of(cand_func)} != {kind_of(ref_func)}"
-            )
-    ref_attrs = {a for a in instance_attributes(reference) if _is_public(a)}
-    cand_attrs = {a for a in instance_attributes(candidate) if _is_public(a)}
-    for attr in sorted(ref_attrs - cand_attrs):
-        diffs.append(f"{name}.{attr}: instance attribute missing")
-    for attr in sorted(cand_attrs - ref_attrs):
-        diffs.append(f"{name}.{attr}: instance attribute not in upstream")
-    return diffs
-
-
-def compare_data(name: str, reference: Any, candidate: Any) -> list[str]:
-    if isinstance(reference, re.Pattern):
-        if not isinstance(candidate, re.Pattern) or (
-            candidate.pattern,
-            candidate.flags,
-        ) != (reference.pattern, reference.flags):
-            return [f"{name}: pattern {candidate!r} != {reference!r}"]
-        return []
-    if isinstance(reference, logging.Logger):
-        if candidate is not reference:
-            return [f"{name}: not the same logger object"]
-        return []
-    if type(candidate) is not type(reference) or candidate != reference:
-        return [f"{name}: {candidate!r} != {reference!r}"]
-    return []
-
-
 def compare_modules(
     reference: types.ModuleType, candidate: types.ModuleType
 ) -> list[str]:
     """Every difference between the two modules' surfaces, as text; an
-    empty list means ``candidate`` is a drop-in for ``reference``."""
-    diffs = []
-    ref_names = defined_names(reference)
-    cand_names = defined_names(candidate) | set(vars(candidate))
-    for name in sorted(ref_names):
-        if not hasattr(candidate, name):
-            diffs.append(f"{name}: missing")
-            continue
-        ref_value = getattr(reference, name)
-        cand_value = getattr(candidate, name)
-        if kind_of(ref_value) != kind_of(cand_value):
-            diffs.append(f"{name}: {kind_of(cand_value)} != {kind_of(ref_value)}")
-            continue
-        kind = kind_of(ref_value)
-        if kind == "class":
-            diffs += compare_classes(name, ref_value, reference, cand_value, candidate)
-        elif kind != "data":
-            if signature_of(ref_value) != signature_of(cand_value):
-                diffs.append(
-                    f"{name}: signature {inspect.signature(cand_value)} "
-                    f"!= {inspect.signature(ref_value)}"
-                )
-        else:
-            diffs += compare_data(name, ref_value, cand_value)
-    # Public names tornado_h1 defines that upstream does not: they would be
-    # new API.
-    for name in sorted(defined_names(candidate) - ref_names):
-        if _is_public(name):
-            diffs.append(f"{name}: not in upstream")
-    # The loggers: the same objects under the same names, and no others.
-    for name, value in vars(reference).items():
-        if isinstance(value, logging.Logger) and name not in ref_names:
-            diffs += compare_data(name, value, getattr(candidate, name, None))
-    ref_loggers = {
-        id(v) for v in vars(reference).values() if isinstance(v, logging.Logger)
-    }
-    for name in sorted(cand_names):
-        value = getattr(candidate, name, None)
-        if isinstance(value, logging.Logger) and id(value) not in ref_loggers:
-            diffs.append(f"{name}: a logger upstream does not use")
-    return diffs
+    empty list means ``candidate`` is a drop-in for ``reference``. On the
+    Tornado of the development environment, the newest release, what
+    tornado_h1 has beyond upstream counts too: it would be new API."""
+    found = compare(reference, candidate, strict=True)
+    return found.differences + found.extra
+
+
+def _is_public(name: str) -> bool:
+    return not name.startswith("_")
 
 
 # Differences that are known and accepted, each with the reason. A test
@@ -756,3 +526,77 @@ def test_tornado_api_snapshot_fails_on_a_changed_signature() -> None:
     (failure,) = result.failures
     assert "tornado.http1connection.parse_int: function(text)" in failure[1]
     assert "tornado.http1connection.parse_int: function(s)" in failure[1]
+
+
+# ---------------------------------------------------------------------------
+# Without strict (an older release), and compat/exports.py's command line
+# ---------------------------------------------------------------------------
+
+
+def test_without_strict_private_names_must_only_exist() -> None:
+    fake = _copy_module()
+    fake._MAX_1XX_RESPONSES = 11  # type: ignore[attr-defined]
+    fake.HTTP1Connection = _copy_class(  # type: ignore[attr-defined]
+        ours.HTTP1Connection, extra=lambda self: None
+    )
+    strict = compare(upstream, fake, strict=True)
+    assert "_MAX_1XX_RESPONSES: 11 != 10" in strict.differences
+    lenient = compare(upstream, fake, strict=False)
+    assert not any(d.startswith("_MAX_1XX_RESPONSES") for d in lenient.differences)
+    # What only tornado_h1 has is never a difference, only an extra.
+    assert "HTTP1Connection.extra: not in upstream" in lenient.extra
+    assert not any("extra" in d for d in lenient.differences)
+    del fake._QuietException
+    assert (
+        "_QuietException: missing" in compare(upstream, fake, strict=False).differences
+    )
+
+
+def test_exports_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    found = compare(upstream, ours, strict=False)
+    status = exports.main(["--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert status == (1 if found.differences else 0)
+    assert data["differences"] == found.differences
+    assert data["checked"] == sorted(defined_names(upstream))
+    assert data["tornado_version"] == tornado.version
+    assert exports.main([]) == status
+    text = capsys.readouterr().out
+    assert text.startswith(f"Tornado {tornado.version}: {len(data['checked'])} names")
+
+
+def test_exports_command_line_lists_differences_and_extras(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    found = exports.Comparison(["A", "B"], ["A: missing"], ["C: not in upstream"])
+    monkeypatch.setattr(exports, "compare", lambda *args, **kwargs: found)
+    assert exports.main([]) == 1
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        "  A: missing",
+        "  (tornado_h1 only: C: not in upstream)",
+    ]
+
+
+def test_exports_command_line_refuses_an_installed_module(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with tornado_h1.installed():
+        assert exports.main([]) == 2
+    assert "is tornado_h1 installed" in capsys.readouterr().err
+    monkeypatch.setitem(sys.modules, "tornado_h1.http1connection", None)
+    assert exports.main([]) == 2
+    assert "cannot import" in capsys.readouterr().err
+
+
+def test_compat_exports_script() -> None:
+    script = Path(__file__).resolve().parent.parent / "compat" / "exports.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    data = json.loads(proc.stdout)
+    assert proc.returncode == (1 if data["differences"] else 0), proc.stderr
+    assert "HTTP1Connection" in data["checked"]

@@ -1,4 +1,4 @@
-"""``pytest --tornado-h1`` (tornado_h1.pytest_plugin).
+"""``pytest --tornado-h1`` (tornado_h1.testing.pytest_plugin).
 
 The sample application in ``examples/sample_app`` has a test suite written
 with pytest-tornasync's fixtures. It is run here in a child pytest, as a user
@@ -24,7 +24,7 @@ import pytest
 import tornado
 
 import tornado_h1
-from tornado_h1 import pytest_plugin
+from tornado_h1.testing import pytest_plugin
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "examples" / "sample_app"
@@ -80,7 +80,7 @@ def run_pytest(cwd: Path, tmp_path: Path, *args: str, **env: str) -> Run:
 
 def test_registered_as_a_pytest11_entry_point() -> None:
     found = [ep for ep in entry_points(group="pytest11") if ep.name == "tornado_h1"]
-    assert [ep.value for ep in found] == ["tornado_h1.pytest_plugin"]
+    assert [ep.value for ep in found] == ["tornado_h1.testing.pytest_plugin"]
     assert found[0].load() is pytest_plugin
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from tornado_h1.cli import main
+from tornado_h1._tools.cli import main
 
 if __name__ == "__main__":
     sys.exit(main())

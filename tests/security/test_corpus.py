@@ -11,7 +11,7 @@ that upstream refuses (it may refuse more).
 A case tornado_h1 gets wrong is marked ``xfail(strict=True)`` with the rule
 it breaks, so that fixing the core turns it into a failure to be unmarked.
 
-The harness is :class:`tornado_h1.fuzz.ServerTarget`: it waits for the
+The harness is :class:`tornado_h1.testing.targets.ServerTarget`: it waits for the
 server to settle (closed, or waiting for input with nothing unread and
 nothing to write) instead of sleeping, so the outcomes are deterministic.
 """
@@ -26,15 +26,15 @@ import pytest
 import tornado.httpserver
 
 import tornado_h1
-from tornado_h1.fuzz import (
+from tornado_h1.testing.targets import (
     PATIENCE,
-    SMUGGLED,
     ClientTarget,
     ResponseServer,
     ServerOutcome,
     ServerTarget,
     is_prefix,
 )
+from tornado_h1.testing.wire import SMUGGLED
 
 pytestmark = pytest.mark.usefixtures("logs")
 

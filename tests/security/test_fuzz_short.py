@@ -1,4 +1,4 @@
-"""A short, deterministic run of the differential fuzzer (``tornado_h1.fuzz``)
+"""A short, deterministic run of the differential fuzzer (``tornado-h1 fuzz``)
 for CI, and tests of the fuzzer itself: that it classifies outcomes as it
 says, that it fails (and shrinks) when tornado_h1 is more lenient than
 upstream, and its command line.
@@ -16,12 +16,15 @@ from typing import Any
 import pytest
 
 import tornado_h1
-from tornado_h1 import cli, fuzz
-from tornado_h1.fuzz import (
-    Case,
+from tornado_h1._tools import cli
+from tornado_h1._tools.fuzz import main as fuzz_main
+from tornado_h1._tools.fuzz import messages, run, strategies
+from tornado_h1._tools.fuzz.messages import Case
+from tornado_h1._tools.fuzz.run import Fuzzer
+from tornado_h1.testing import servers, targets
+from tornado_h1.testing.servers import Served
+from tornado_h1.testing.targets import (
     ClientOutcome,
-    Fuzzer,
-    Served,
     ServerOutcome,
     ServerTarget,
     classify_client,
@@ -37,7 +40,7 @@ CI_EXAMPLES = 400
 def test_deterministic_run() -> None:
     """The CI run: no failure (nothing served that upstream refuses, no
     ERROR log, no hang, no leak, no unexpected exception)."""
-    fuzzer = fuzz.fuzz(examples=CI_EXAMPLES, derandomize=True)
+    fuzzer = run.fuzz(examples=CI_EXAMPLES, derandomize=True)
     assert fuzzer.examples >= CI_EXAMPLES * 0.9
     assert [d.to_json() for d in fuzzer.failures] == []
     assert fuzzer.counts["lenient"] == 0
@@ -47,7 +50,7 @@ def test_the_run_is_deterministic() -> None:
     """Two derandomized runs see the same inputs and the same outcomes."""
     tallies = []
     for _ in range(2):
-        fuzzer = fuzz.fuzz(examples=60, derandomize=True)
+        fuzzer = run.fuzz(examples=60, derandomize=True)
         tallies.append(
             (
                 fuzzer.examples,
@@ -74,7 +77,7 @@ def test_generated_inputs_are_varied() -> None:
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(fuzz.request_strategy())
+    @given(strategies.request_strategy())
     def requests(case: Case) -> None:
         seen.append(case)
 
@@ -84,7 +87,7 @@ def test_generated_inputs_are_varied() -> None:
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(fuzz.response_strategy())
+    @given(strategies.response_strategy())
     def responses(case: Case) -> None:
         seen.append(case)
 
@@ -111,14 +114,14 @@ def test_generated_inputs_are_varied() -> None:
 
 
 def test_mutations() -> None:
-    message = fuzz.framed_message(
-        b"POST / HTTP/1.1", [fuzz.Field(b"Host", b"x")], b"hello", "chunked", 2
+    message = messages.framed_message(
+        b"POST / HTTP/1.1", [messages.Field(b"Host", b"x")], b"hello", "chunked", 2
     )
     assert message.encode() == (
         b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"3\r\nhel\r\n2\r\nlo\r\n0\r\n\r\n"
     )
-    assert fuzz.mutate(
+    assert messages.mutate(
         message,
         [
             ("field_sep", 1, b" :"),
@@ -135,8 +138,8 @@ def test_mutations() -> None:
         b"POST / HTTP/1.1\nHost: x\rTransfer-Encoding :chunked\r\n\r\r\n"
         b"0x3\rhel\r\n2\r\nloz\n0\n\n"
     )
-    fields = [fuzz.Field(b"Content-Length", b"5"), fuzz.Field(b"Host", b"x")]
-    message = fuzz.Message(b"GET / HTTP/1.1", fields)
+    fields = [messages.Field(b"Content-Length", b"5"), messages.Field(b"Host", b"x")]
+    message = messages.Message(b"GET / HTTP/1.1", fields)
     for mutation in [
         ("field_dup", 0, True),
         ("field_insert", 0, (b"X-A", b"b")),
@@ -146,17 +149,17 @@ def test_mutations() -> None:
         ("field_named", b"host", 1),
         ("chunk_size", 0, b"1"),  # no chunks: nothing happens
     ]:
-        fuzz.apply_structural(message, mutation)
+        messages.apply_structural(message, mutation)
     assert message.encode() == (
         b"GET / HTTP/1.1\r\nX-A: b\r\nContent-Length: 05\r\nContent-Length: 5\r\n"
         b"Transfer-Encoding: chunked, chunked\r\nHost: y\r\n\r\n"
     )
-    assert fuzz.apply_bytewise(b"a:b", ("insert", 1, True, b"\r")) == b"a\r:b"
-    assert fuzz.apply_bytewise(b"a:b", ("delete", 1, False)) == b"ab"
-    assert fuzz.apply_bytewise(b"a:b", ("replace", 10, False, b"\x85")) == b"a:\x85"
-    assert fuzz.apply_bytewise(b"", ("delete", 0, True)) == b""
-    assert fuzz.split(b"abcdef", [2, 4, 8]) == (b"ab", b"cd", b"ef")
-    assert fuzz.split(b"", [3]) == (b"",)
+    assert messages.apply_bytewise(b"a:b", ("insert", 1, True, b"\r")) == b"a\r:b"
+    assert messages.apply_bytewise(b"a:b", ("delete", 1, False)) == b"ab"
+    assert messages.apply_bytewise(b"a:b", ("replace", 10, False, b"\x85")) == b"a:\x85"
+    assert messages.apply_bytewise(b"", ("delete", 0, True)) == b""
+    assert messages.split(b"abcdef", [2, 4, 8]) == (b"ab", b"cd", b"ef")
+    assert messages.split(b"", [3]) == (b"",)
 
 
 # ------------------------------------------------------------ classification
@@ -215,7 +218,7 @@ def test_classify_server(
     theirs: ServerOutcome, ours: ServerOutcome, kind: str, failure: str
 ) -> None:
     assert classify_server(theirs, ours) == kind
-    assert fuzz._server_failure(theirs, ours) == failure
+    assert run._server_failure(theirs, ours) == failure
 
 
 def client_outcome(
@@ -268,7 +271,7 @@ def test_classify_client(
     theirs: ClientOutcome, ours: ClientOutcome, kind: str, failure: str
 ) -> None:
     assert classify_client(theirs, ours) == kind
-    assert fuzz._client_failure(theirs, ours, kind) == failure
+    assert run._client_failure(theirs, ours, kind) == failure
 
 
 # --------------------------------------------------- the fuzzer can fail
@@ -342,7 +345,7 @@ def test_main_writes_reports(
 def test_main_server_side_only(tmp_path: Path) -> None:
     report = tmp_path / "s.json"
     assert (
-        fuzz.main(
+        fuzz_main.main(
             [
                 "--side",
                 "server",
@@ -362,13 +365,15 @@ def test_main_server_side_only(tmp_path: Path) -> None:
 
 def test_main_replay(capsys: pytest.CaptureFixture[str]) -> None:
     data = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\nhello"
-    assert fuzz.main(["--replay", repr(data)]) == 0
+    assert fuzz_main.main(["--replay", repr(data)]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert ast.literal_eval(shown["input"]) == data
     assert shown["class"] == "identical"
     assert shown["tornado_h1"]["statuses"] == [400]
     assert (
-        fuzz.main(["--side", "client", "--replay", repr("HTTP/1.1 200 OK\r\n\r\nhi")])
+        fuzz_main.main(
+            ["--side", "client", "--replay", repr("HTTP/1.1 200 OK\r\n\r\nhi")]
+        )
         == 0
     )
     assert json.loads(capsys.readouterr().out)["tornado_h1"]["body"] == "b'hi'"
@@ -377,9 +382,9 @@ def test_main_replay(capsys: pytest.CaptureFixture[str]) -> None:
 def test_main_replay_failure(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(fuzz, "Fuzzer", _StricterUpstream)
+    monkeypatch.setattr(run, "Fuzzer", _StricterUpstream)
     data = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx"
-    assert fuzz.main(["--replay", repr(data)]) == 1
+    assert fuzz_main.main(["--replay", repr(data)]) == 1
     assert "FAIL: tornado_h1 served a request upstream refused" in (
         capsys.readouterr().out
     )
@@ -387,19 +392,19 @@ def test_main_replay_failure(
 
 def test_main_refuses_to_run_installed(capsys: pytest.CaptureFixture[str]) -> None:
     with tornado_h1.installed():
-        assert fuzz.main(["--examples", "1"]) == 2
+        assert fuzz_main.main(["--examples", "1"]) == 2
     assert "without tornado_h1 installed" in capsys.readouterr().err
 
 
 def test_main_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
-        fuzz.main(["--replay", "123"])
+        fuzz_main.main(["--replay", "123"])
     with pytest.raises(ValueError):
-        fuzz.fuzz()
+        run.fuzz()
     with pytest.raises(ValueError):
-        fuzz.server_class("nope")
+        servers.server_class("nope")
     with pytest.raises(ValueError):
-        fuzz.client_class("nope")
+        servers.client_class("nope")
 
 
 def test_main_without_hypothesis(
@@ -408,8 +413,12 @@ def test_main_without_hypothesis(
     import sys
 
     monkeypatch.setitem(sys.modules, "hypothesis", None)
-    assert fuzz.main(["--examples", "1"]) == 2
-    assert "needs hypothesis" in capsys.readouterr().err
+    # As if the fuzzer had never been imported either.
+    monkeypatch.delitem(sys.modules, "tornado_h1._tools.fuzz.strategies")
+    assert fuzz_main.main(["--examples", "1"]) == 2
+    assert capsys.readouterr().err == (
+        "tornado-h1 fuzz needs Hypothesis: pip install 'tornado-h1[test]'\n"
+    )
 
 
 async def test_upstream_classes_even_when_installed() -> None:
@@ -421,14 +430,14 @@ async def test_upstream_classes_even_when_installed() -> None:
     response = b"HTTP/1.1 200 OK\r\r\nContent-Length: 2\r\n\r\nhi"
     outcomes: dict[str, Any] = {}
     with tornado_h1.installed():
-        for impl in fuzz.IMPLS:
+        for impl in servers.IMPLS:
             target = ServerTarget(impl).start()
             try:
                 outcomes[impl] = await target.exchange(request)
             finally:
                 await target.stop()
-            client = fuzz.ClientTarget(impl)
-            server = fuzz.ResponseServer()
+            client = targets.ClientTarget(impl)
+            server = targets.ResponseServer()
             try:
                 outcomes[impl + " client"] = await client.fetch(server, response)
             finally:

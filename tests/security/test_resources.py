@@ -35,7 +35,7 @@ from typing import Any, Optional
 
 import pytest
 
-from tornado_h1.fuzz import (
+from tornado_h1.testing.targets import (
     PATIENCE,
     ClientTarget,
     ResponseServer,

@@ -25,7 +25,7 @@ import tornado.ioloop
 import tornado.web
 
 import tornado_h1
-from tornado_h1.fuzz import ServerTarget
+from tornado_h1.testing.targets import ServerTarget
 
 pytestmark = pytest.mark.usefixtures("logs")
 
@@ -300,7 +300,7 @@ def test_trap_finder_finds_traps() -> None:
 _UNDER_O = textwrap.dedent(
     """
     import asyncio, sys
-    from tornado_h1.fuzz import ServerTarget
+    from tornado_h1.testing.targets import ServerTarget
 
     assert False, "unreachable under -O"  # proves asserts are stripped here
 

@@ -5,15 +5,16 @@
     ``tornado.http1connection``. ``attr`` names a
     :class:`tornado.web.Application` or a zero-argument callable returning
     one (which may be ``async``). Without a target, serves the demo app from
-    :mod:`tornado_h1.demo`.
+    :mod:`tornado_h1._tools.demo`.
 ``tornado-h1 compat [args...]``
     Run Tornado's own test suite against tornado_h1
-    (same as ``python -m tornado_h1.compat``).
+    (same as ``python -m tornado_h1.compat``; :mod:`tornado_h1._tools.compat`).
 ``tornado-h1 bench [args...]``
     Benchmark tornado_h1 against upstream, side by side
-    (:mod:`tornado_h1.bench`).
+    (:mod:`tornado_h1._tools.bench`).
 ``tornado-h1 fuzz [args...]``
-    Differential fuzzing against upstream (:mod:`tornado_h1.fuzz`).
+    Differential fuzzing against upstream (:mod:`tornado_h1._tools.fuzz`;
+    needs Hypothesis).
 """
 
 from __future__ import annotations
@@ -35,11 +36,17 @@ if TYPE_CHECKING:
 
 PROG = "tornado-h1"
 
-# Subcommands whose arguments are handed, untouched, to another module's main().
+# Subcommands whose arguments are handed, untouched, to another module's
+# main(): the help text, and the module.
 _PASSTHROUGH = {
     "compat": "run Tornado's own test suite with tornado_h1 installed",
     "bench": "compare tornado_h1 with upstream side by side (see --help)",
     "fuzz": "differential fuzzing against upstream (see --help)",
+}
+_MODULES = {
+    "compat": "tornado_h1._tools.compat.runner",
+    "bench": "tornado_h1._tools.bench.main",
+    "fuzz": "tornado_h1._tools.fuzz.main",
 }
 
 _SIZE_SUFFIXES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
@@ -184,8 +191,8 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_passthrough(name: str, rest: list[str]) -> int:
-    """Hand ``rest`` to ``tornado_h1.<name>.main`` and return its exit code."""
-    module_name = f"tornado_h1.{name}"
+    """Hand ``rest`` to the tool's ``main`` and return its exit code."""
+    module_name = _MODULES[name]
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
@@ -217,7 +224,7 @@ async def load_app(target: str | None) -> tornado.web.Application:
     import tornado.web
 
     if target is None:
-        from tornado_h1 import demo
+        from tornado_h1._tools import demo
 
         return demo.make_app()
     module_name, _, attr = target.partition(":")
