@@ -110,6 +110,7 @@ FIELD_POOL = (
     (b"Content_Length", b"5"),
 )
 
+
 @dataclasses.dataclass
 class Field:
     name: bytes
