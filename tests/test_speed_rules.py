@@ -17,7 +17,7 @@ from helpers import request_bytes
 from tornado import httputil, iostream
 from tornado.httputil import HTTPHeaders
 
-from tornado_h1 import _tornado, _wire
+from tornado_h1 import _link, _tornado, _wire
 from tornado_h1 import http1connection as ours
 
 HOST = [("Host", "example.com")]
@@ -121,13 +121,13 @@ def timeline(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Records each IOLoop iteration the server spends before reading a head
     ("pause"), between the requests its app sees."""
     events: list[str] = []
-    original = ours._NextIteration.__await__
+    original = _link.NextIteration.__await__
 
     def counted(self: Any) -> Any:
         events.append("pause")
         return original(self)
 
-    monkeypatch.setattr(ours._NextIteration, "__await__", counted)
+    monkeypatch.setattr(_link.NextIteration, "__await__", counted)
     return events
 
 
@@ -209,7 +209,7 @@ async def test_back_to_back_has_a_limit(
     serve: Any, raw_client: Any, timeline: list[str]
 ) -> None:
     """After _BACK_TO_BACK buffered requests, other connections get a turn."""
-    count = ours._BACK_TO_BACK + 3
+    count = _link.BACK_TO_BACK + 3
     paths = ["/%d" % i for i in range(count)]
     port = serve(_recording_app(timeline))
     client = await raw_client(port)
@@ -220,7 +220,7 @@ async def test_back_to_back_has_a_limit(
     assert served == paths
     first_pause = timeline.index("pause")
     # The first request, then _BACK_TO_BACK more from the buffer, then a turn.
-    assert timeline[:first_pause] == paths[: ours._BACK_TO_BACK + 1]
+    assert timeline[:first_pause] == paths[: _link.BACK_TO_BACK + 1]
 
 
 def test_status_lines_are_cached_and_bounded() -> None:

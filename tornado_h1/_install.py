@@ -47,6 +47,8 @@ class _Swap:
         self.preexisting: set[str] = set()
         # Our object -> upstream's, for switching back later imports.
         self.reverse: dict[int, Any] = {}
+        # The write-behind policy our server connections had before.
+        self.policy: Any = None
 
 
 _swap = _Swap()
@@ -94,10 +96,10 @@ def install(*, write_behind: str = "adaptive") -> None:
 
     ours = _ours()
     upstream = _upstream()
-    chosen = _server_connection_class(ours, write_behind)
+    _configure(ours, write_behind)
     # (upstream's object, ours) for the module and each name it defines.
     pairs = [(upstream, ours)] + [
-        (value, chosen if name == "HTTP1ServerConnection" else getattr(ours, name))
+        (value, getattr(ours, name))
         for name, value in vars(upstream).items()
         if _swappable(value)
         and getattr(value, "__module__", None) == UPSTREAM
@@ -137,16 +139,15 @@ def install(*, write_behind: str = "adaptive") -> None:
     _swap.active = True
 
 
-def _server_connection_class(ours: types.ModuleType, write_behind: str) -> type:
-    """Our HTTP1ServerConnection, or a subclass of it (same name) configured
-    with another write-behind policy."""
+def _configure(ours: types.ModuleType, write_behind: str) -> None:
+    """Give our server connections the write-behind policy asked for (the
+    class keeps upstream's exact shape: the policy is a private class
+    attribute, set here and restored by uninstall)."""
     from tornado_h1._writebehind import Policy
 
-    policy = Policy(write_behind)
-    cls: type = ours.HTTP1ServerConnection
-    if policy is cls._write_behind:  # type: ignore[attr-defined]
-        return cls
-    return type(cls.__name__, (cls,), {"_write_behind": policy, "__doc__": cls.__doc__})
+    cls = ours.HTTP1ServerConnection
+    _swap.policy = cls._write_behind
+    cls._write_behind = Policy(write_behind)
 
 
 def uninstall() -> None:
@@ -175,6 +176,7 @@ def uninstall() -> None:
                 namespace[name] = old
     for value, home in _swap.relabelled:
         value.__module__ = home
+    _ours().HTTP1ServerConnection._write_behind = _swap.policy
     _swap.rebound.clear()
     _swap.relabelled.clear()
     _swap.active = False

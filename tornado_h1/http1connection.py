@@ -40,8 +40,8 @@ import logging  # noqa: F401 (upstream's namespace)
 import re
 import types  # noqa: F401
 import zlib  # noqa: F401
-from collections.abc import Awaitable, Generator
-from typing import Any, Callable, Optional, Union, cast
+from collections.abc import Awaitable
+from typing import Callable, Optional, Union, cast
 
 from tornado import gen, httputil, iostream
 from tornado.concurrent import Future
@@ -49,21 +49,30 @@ from tornado.escape import utf8  # noqa: F401
 from tornado.log import app_log, gen_log  # noqa: F401
 from tornado.util import GzipDecompressor  # noqa: F401
 
-from tornado_h1 import _abnf, _tornado, _trace, _versions, _wire, _writebehind
-from tornado_h1._chunked import ChunkedDecoder, Need
-from tornado_h1._delegates import (  # noqa: F401 (upstream's names)
-    _ExceptionLoggingContext,
-    _GzipMessageDelegate,
-    _QuietException,
-    guarded_failure,
-    inflating,
-)
-from tornado_h1._exchange import (  # noqa: F401 (upstream's name)
-    MAX_INTERIM_RESPONSES as _MAX_1XX_RESPONSES,
-)
+from tornado_h1 import _abnf, _bodies, _delegates, _exchange, _link, _params  # isort: skip
+from tornado_h1 import _tornado, _trace, _versions, _wire, _writebehind  # isort: skip
+from tornado_h1._bodies import read_body
+from tornado_h1._delegates import guarded_failure, inflating
 from tornado_h1._exchange import Exchange
+from tornado_h1._link import (
+    Link,
+    future_on,
+    raise_unless_closed,
+    relay_write,
+    when_done,
+)
 from tornado_h1._state import Outbound
 from tornado_h1._wire import Body
+
+# Upstream's names, defined in tornado_h1's helper modules.
+_is_done = _link.is_done
+parse_int, parse_hex_int = _params.parse_int, _params.parse_hex_int
+is_transfer_encoding_chunked = _params.is_transfer_encoding_chunked
+_GzipMessageDelegate = _delegates._GzipMessageDelegate
+_QuietException = _delegates._QuietException
+_ExceptionLoggingContext = _delegates._ExceptionLoggingContext
+_MAX_1XX_RESPONSES = _exchange.MAX_INTERIM_RESPONSES
+_YIELD_THRESHOLD, _CHUNK_YIELD_COST = _bodies.YIELD_THRESHOLD, _bodies.CHUNK_YIELD_COST
 
 _StartLine = Union[httputil.RequestStartLine, httputil.ResponseStartLine]
 
@@ -73,38 +82,11 @@ CR_OR_LF_RE = _abnf.cr_or_lf
 DIGITS = re.compile("[%s]+" % "0-9")
 HEXDIGITS = re.compile("[%s]+" % "0-9a-fA-F")
 
-# Buffered data is read without returning to the IOLoop, so a fast peer
-# could hold the loop for a whole body: body readers yield after this many
-# bytes (a chunk counts as _CHUNK_YIELD_COST, since tiny chunks cost per
-# chunk), and a server serves at most _BACK_TO_BACK buffered requests in a row.
-_YIELD_THRESHOLD = 1 << 18
-_CHUNK_YIELD_COST = 1 << 10
-_BACK_TO_BACK = 8
-
 _COALESCE_CHUNKS = _versions.CURRENT.coalesce_chunks
+_DEFAULT_SIZE = 1 << 16  # 64 KiB
 _UNFOLD_RESPONSES = _versions.CURRENT.unfold_responses
 # IOStream compiles patterns itself, and hands a compiled one back as is.
 _HEAD_END = cast(bytes, _abnf.head_end)
-_DEFAULT_SIZE = 1 << 16
-
-
-class _NextIteration:
-    """``await _NEXT_ITERATION`` lets the IOLoop run once: the one way the
-    driver yields (``asyncio.sleep(0)`` without its two coroutine frames)."""
-
-    __slots__ = ()
-
-    def __await__(self) -> Generator[None, None, None]:
-        yield
-
-
-_NEXT_ITERATION = _NextIteration()
-
-
-def _is_done(future: Awaitable[Any]) -> bool:
-    """Whether an IOStream read has already completed (its data was
-    buffered). IOStream declares Awaitables but returns Futures."""
-    return isinstance(future, Future) and future.done()
 
 
 class HTTP1ConnectionParameters:
@@ -144,128 +126,6 @@ class HTTP1ConnectionParameters:
         self.no_keep_alive, self.decompress = no_keep_alive, decompress
 
 
-class _Link:
-    """What outlives one exchange on a connection: the one lazy timer, the
-    write side, the pacing of the serving loop, and the trace.
-
-    Arming the timer only records a deadline; the IOLoop timeout is
-    scheduled once and, when it fires early (its deadline was replaced by a
-    later one), it re-arms itself: about one IOLoop timeout per
-    ``header_timeout`` on a keep-alive connection, not one per request.
-    """
-
-    __slots__ = (
-        "stream", "persistent", "policy", "writer", "nodelay", "streak",
-        "closing", "pause", "_handle", "_handle_due", "_due", "_owner",
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        stream: iostream.IOStream,
-        persistent: bool = False,
-        policy: _writebehind.Policy = _writebehind.Policy.OFF,
-    ) -> None:
-        self.stream, self.persistent, self.policy = stream, persistent, policy
-        # Made at the first response (an idle connection costs nothing more).
-        self.writer: Optional[_writebehind.WriteBehind] = None
-        self.nodelay = False
-        # Requests served back to back without yielding to the IOLoop.
-        self.streak = 0
-        # Why the last exchange ended the connection (nothing more is read).
-        self.closing: Optional[str] = None
-        # Whether to yield before reading the next head (see _read_head).
-        self.pause = False
-        self._handle: object = None
-        self._handle_due = self._due = 0.0
-        self._owner: Optional[HTTP1Connection] = None
-
-    def writer_for_response(self) -> Optional[_writebehind.WriteBehind]:
-        writer = self.writer
-        if writer is None and self.policy is not _writebehind.Policy.OFF:
-            queue = _writebehind.queue_for(self.stream)
-            if queue is not None:
-                always = self.policy is _writebehind.Policy.ALWAYS
-                writer = self.writer = _writebehind.WriteBehind(
-                    self.stream, queue, always
-                )
-        return writer
-
-    def arm(self, owner: HTTP1Connection, seconds: float) -> None:
-        io_loop = self.stream.io_loop
-        due = self._due = io_loop.time() + seconds
-        self._owner = owner
-        if self._handle is not None:
-            if self._handle_due <= due:
-                return
-            io_loop.remove_timeout(self._handle)
-        self._handle = io_loop.call_at(due, self._fire)
-        self._handle_due = due
-
-    def disarm(self) -> None:
-        self._owner = None
-
-    def cancel(self) -> None:
-        self._owner = None
-        if self._handle is not None:
-            self.stream.io_loop.remove_timeout(self._handle)
-            self._handle = None
-
-    def _fire(self) -> None:
-        self._handle = None
-        owner = self._owner
-        if owner is None:
-            return
-        if self.stream.io_loop.time() < self._due:
-            self._handle = self.stream.io_loop.call_at(self._due, self._fire)
-            self._handle_due = self._due
-            return
-        self._owner = None
-        owner._on_deadline()
-
-
-def _relay_write(done: Future[None], written: Future[None]) -> None:
-    """Resolve the future we returned for a write once the stream's write
-    has finished. A peer that closed meanwhile is not the writer's error
-    (the close callback reports it); anything else is re-raised here, in a
-    done-callback, where the event loop logs it, as upstream does."""
-    _raise_unless_closed(written)
-    if not done.done():
-        done.set_result(None)
-
-
-def _when_done(future: Future[Any], callback: Callable[[Future[Any]], None]) -> None:
-    """``callback(future)`` now if ``future`` is done (IOStream writes
-    usually are: running it at once keeps upstream's order of events),
-    else when it is."""
-    if future.done():
-        callback(future)
-    else:
-        future.add_done_callback(callback)
-
-
-def _raise_unless_closed(future: Future[Any]) -> None:
-    """A done-callback for a stream write or an abandoned body reader:
-    failing on a closed stream is expected; anything else is re-raised for
-    the event loop's handler to log."""
-    exc = future.exception()
-    if exc is not None and not isinstance(exc, iostream.StreamClosedError):
-        future.result()
-
-
-def _wake(waiter: Future[None], task: Future[Any]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-def _future_on(stream: iostream.IOStream) -> Future[None]:
-    """A future of the stream's event loop (``Future()`` would look the
-    loop up, which on Python 3.11 costs a ``getpid`` system call)."""
-    loop = getattr(stream.io_loop, "asyncio_loop", None)
-    if loop is None:
-        return Future()
-    return cast("Future[None]", loop.create_future())
-
-
 class HTTP1Connection(httputil.HTTPConnection):
     """One HTTP/1.x message exchange over an IOStream.
 
@@ -275,7 +135,7 @@ class HTTP1Connection(httputil.HTTPConnection):
 
     # Per-exchange starting values live on the class: making a connection
     # (one per request on a server) sets a handful of attributes, not twenty.
-    _link: Optional[_Link] = None
+    _link: Optional[Link] = None
     _trace: Optional[_trace.Tracer] = None
     # Set by the serving loop for every request after the first.
     _yield_if_buffered = False
@@ -368,7 +228,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             if self._trace:
                 self._trace.framing(framing)
             if framing.kind is not Body.NONE:
-                if not await self._read_body(framing, delegate):
+                if not await read_body(self, framing, delegate):
                     return False
             exchange.end_message()
             if exchange.delivers_body():
@@ -460,12 +320,12 @@ class HTTP1Connection(httputil.HTTPConnection):
             elif not stream.closed():
                 stream.set_close_callback(self._on_connection_close)
                 if self._over is None:
-                    self._over = _future_on(stream)
+                    self._over = future_on(stream)
                 await self._over
                 waited = True
         if link is not None:
             # Let the IOLoop run once before the next head? (see
-            # _pace_before_head; a flush already gave the client that time.)
+            # Link.pace_before_head; a flush already gave the client that time.)
             link.pause = not waited or (framing.kind is not Body.NONE and not flushed)
             if self._trace:
                 self._trace.verdict(exchange.close_reason)
@@ -499,12 +359,12 @@ class HTTP1Connection(httputil.HTTPConnection):
             # The previous exchange ended the connection.
             raise iostream.StreamClosedError()
         if self._yield_if_buffered:
-            await self._pace_before_head()
+            await self._stream_link().pace_before_head()
         reading: Future[bytes] = self.stream.read_until_regex(  # type: ignore[assignment]
             _HEAD_END, max_bytes=self.params.max_header_size
         )
         if self._yield_if_buffered:
-            await self._pace_back_to_back(reading.done())
+            await self._stream_link().pace_back_to_back(reading.done())
         timeout = self.params.header_timeout
         if timeout is None or reading.done():
             return await reading
@@ -518,66 +378,6 @@ class HTTP1Connection(httputil.HTTPConnection):
             raise
         finally:
             link.disarm()
-
-    async def _pace_before_head(self) -> None:
-        """Yield once before the next head when it is not buffered and it
-        helps: after a response written in this very step (a read now is a
-        wasted recv) or after a body (the next request may come in pieces).
-        Otherwise reading at once is cheaper: a request arriving during a
-        pause makes IOStream watch and unwatch the socket."""
-        link = self._link
-        if link is not None and link.pause and not _tornado.holds_data(self.stream):
-            await _NEXT_ITERATION
-
-    async def _pace_back_to_back(self, buffered: bool) -> None:
-        """A pipelining client (its next head already buffered) is served
-        back to back, up to _BACK_TO_BACK requests; then others get a turn."""
-        link = self._stream_link()
-        if not buffered:
-            link.streak = 0
-        elif link.streak < _BACK_TO_BACK:
-            link.streak += 1
-        else:
-            link.streak = 0
-            await _NEXT_ITERATION
-
-    async def _read_body(
-        self, framing: _wire.Framing, delegate: httputil.HTTPMessageDelegate
-    ) -> bool:
-        """Read the body with the chosen framing. ``False`` if the body
-        timeout expired (the stream is then closed)."""
-        if framing.kind is Body.LENGTH:
-            reader = self._read_fixed_body(framing.length, delegate)
-        elif framing.kind is Body.CHUNKED:
-            reader = self._read_chunked_body(delegate)
-        else:
-            reader = self._read_body_until_close(delegate)
-        timeout = self._body_timeout
-        if timeout is None:
-            await reader
-            return True
-        # With a deadline, the reader runs as its own task so that the
-        # exchange can give up on time even while the delegate is slow.
-        task = asyncio.ensure_future(reader)
-        waiter: Future[None] = Future()
-        self._deadline_waiter = waiter
-        task.add_done_callback(functools.partial(_wake, waiter))
-        link = self._stream_link()
-        link.arm(self, timeout)
-        try:
-            await waiter
-        finally:
-            link.disarm()
-            self._deadline_waiter = None
-        if not self._exchange.expired:
-            task.result()  # the reader's own outcome, errors included
-            return True
-        if not task.done():
-            task.add_done_callback(_raise_unless_closed)
-        elif not isinstance(task.exception(), (type(None), iostream.StreamClosedError)):
-            task.result()  # it failed for another reason before the deadline
-        gen_log.info("Timeout reading body from %s", self.context)
-        return False
 
     def _on_deadline(self) -> None:
         """The timer expired while we waited for a head or a body."""
@@ -605,97 +405,12 @@ class HTTP1Connection(httputil.HTTPConnection):
             guarded_failure(e)
             raise
 
-    async def _read_fixed_body(
-        self, length: int, delegate: httputil.HTTPMessageDelegate
-    ) -> None:
-        stream, step = self.stream, self.params.chunk_size
-        since_yield = 0
-        while length > 0:
-            data = await stream.read_bytes(min(step, length), partial=True)
-            length -= len(data)
-            await self._deliver(delegate, data)
-            since_yield += len(data)
-            if since_yield >= _YIELD_THRESHOLD:
-                since_yield = 0
-                await _NEXT_ITERATION
-
-    async def _read_chunked_body(self, delegate: httputil.HTTPMessageDelegate) -> None:
-        """Chunk boundaries carry no meaning (intermediaries re-chunk), so
-        small chunks are gathered into pieces of up to ``chunk_size``; what
-        is gathered goes out whenever the next read would wait."""
-        stream, step = self.stream, self.params.chunk_size
-        decoder = ChunkedDecoder(self._max_body_size)
-        gathered = bytearray()
-        since_yield = 0
-        while not decoder.done:
-            need, pattern, size = decoder.wants()
-            reading: Awaitable[bytes]
-            if need is Need.DATA:
-                reading = stream.read_bytes(min(size, step), partial=True)
-            elif need is Need.LINE:
-                reading = stream.read_until_regex(pattern)  # type: ignore[arg-type]
-                since_yield += _CHUNK_YIELD_COST
-            else:
-                reading = stream.read_bytes(size)
-            if gathered and not _is_done(reading):
-                piece = bytes(gathered)
-                gathered.clear()
-                await self._deliver(delegate, piece)
-            _, data = decoder.feed(await reading)
-            if data:
-                since_yield += len(data)
-                await self._gather(delegate, data, gathered, step)
-            if since_yield >= _YIELD_THRESHOLD:
-                since_yield = 0
-                await _NEXT_ITERATION
-        if gathered:
-            await self._deliver(delegate, bytes(gathered))
-
-    async def _gather(
-        self,
-        delegate: httputil.HTTPMessageDelegate,
-        data: bytes,
-        gathered: bytearray,
-        step: int,
-    ) -> None:
-        if not gathered and (len(data) == step or not _COALESCE_CHUNKS):
-            await self._deliver(delegate, data)
-            return
-        gathered += data
-        if len(gathered) >= step:
-            # One copy out; the view must be gone before the del.
-            with memoryview(gathered) as view:
-                piece = view[:step].tobytes()
-            del gathered[:step]
-            await self._deliver(delegate, piece)
-
-    async def _read_body_until_close(
-        self, delegate: httputil.HTTPMessageDelegate
-    ) -> None:
-        """RFC 9112 §6.3 step 8, piece by piece, so that ``max_body_size``
-        applies before a large body is held in memory."""
-        stream, step, limit = self.stream, self.params.chunk_size, self._max_body_size
-        total = since_yield = 0
-        while True:
-            try:
-                data = await stream.read_bytes(step, partial=True)
-            except iostream.StreamClosedError:
-                return
-            total += len(data)
-            if total > limit:
-                raise httputil.HTTPInputError("Body too long")
-            await self._deliver(delegate, data)
-            since_yield += len(data)
-            if since_yield >= _YIELD_THRESHOLD:
-                since_yield = 0
-                await _NEXT_ITERATION
-
     # -- connection management ----------------------------------------------
 
-    def _stream_link(self) -> _Link:
+    def _stream_link(self) -> Link:
         link = self._link
         if link is None:
-            link = self._link = _Link(self.stream)
+            link = self._link = Link(self.stream)
         return link
 
     def _forget_callbacks(self) -> None:
@@ -828,7 +543,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             # The usual case: the socket took everything at once.
             return written
         done: Future[None] = Future()
-        _when_done(written, functools.partial(_relay_write, done))
+        when_done(written, functools.partial(relay_write, done))
         return done
 
     def write(self, chunk: bytes) -> Future[None]:
@@ -857,7 +572,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._last_write = writer.hold(tail)
             else:
                 terminator = self._last_write = stream.write(tail)
-                terminator.add_done_callback(_raise_unless_closed)
+                terminator.add_done_callback(raise_unless_closed)
         if not link.nodelay:
             # Nothing more follows, so small writes must not wait for acks.
             # Set once per connection, not toggled twice per request.
@@ -869,7 +584,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         elif writer is not None and written is writer.future:
             writer.after_flush(self._finish_exchange)  # in the flush itself
         else:
-            _when_done(written, self._finish_exchange)
+            when_done(written, self._finish_exchange)
 
     def _finish_exchange(self, written: Optional[Future[None]]) -> None:
         self._forget_callbacks()
@@ -930,7 +645,7 @@ class HTTP1ServerConnection:
 
     async def _serve(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         stream, params = self.stream, self.params
-        link = _Link(stream, True, self._write_behind)
+        link = Link(stream, True, self._write_behind)
         trace = _trace.tracer(self.context)
         later = False
         try:
@@ -963,25 +678,3 @@ class HTTP1ServerConnection:
 
 def _raise_failure(future: Future[None]) -> None:
     future.result()
-
-
-def parse_int(s: str) -> int:
-    """Read a non-negative decimal integer: ASCII digits only, no sign, no
-    whitespace, no underscores. Raises `ValueError` otherwise."""
-    return _wire.parse_decimal(s)
-
-
-def parse_hex_int(s: str) -> int:
-    """Read a non-negative hexadecimal integer: ASCII hex digits only.
-    Raises `ValueError` otherwise."""
-    return _wire.parse_hex(s)
-
-
-def is_transfer_encoding_chunked(headers: httputil.HTTPHeaders) -> bool:
-    """Whether ``headers`` announce a chunked body.
-
-    Raises `~tornado.httputil.HTTPInputError` for any Transfer-Encoding
-    other than exactly ``chunked``, and for Transfer-Encoding together with
-    Content-Length (RFC 9112 §6.1 and §6.3).
-    """
-    return _wire.is_chunked(headers)

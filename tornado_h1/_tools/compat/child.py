@@ -583,14 +583,13 @@ def _use_our_package() -> None:
         importlib.invalidate_caches()
 
 
-def _write_behind_mode(report: dict[str, Any]) -> None:
-    """``--always-hold`` (``ENV_ALWAYS_HOLD`` set to "1"): make write-behind
-    hold every response it may, and say in the report which mode ran."""
-    from tornado_h1 import _writebehind
-
-    if os.environ.get(ENV_ALWAYS_HOLD) == "1":
-        _writebehind.ADAPTIVE = False
-    report["write_behind"] = "adaptive" if _writebehind.ADAPTIVE else "always"
+def _write_behind_mode(report: dict[str, Any]) -> str:
+    """``--always-hold`` (``ENV_ALWAYS_HOLD`` set to "1"): the write-behind
+    policy to install with (hold every response it may), also said in the
+    report."""
+    mode = "always" if os.environ.get(ENV_ALWAYS_HOLD) == "1" else "adaptive"
+    report["write_behind"] = mode
+    return mode
 
 
 def _child_run(argv: list[str], mode: str, report: dict[str, Any]) -> int:
@@ -600,8 +599,7 @@ def _child_run(argv: list[str], mode: str, report: dict[str, Any]) -> int:
         # ``from tornado.http1connection import ...`` in the suite gets ours.
         import tornado_h1
 
-        tornado_h1.install()
-        _write_behind_mode(report)
+        tornado_h1.install(write_behind=_write_behind_mode(report))
         counted: Any = importlib.import_module(OUR_MODULE).HTTP1Connection
     else:
         counted = importlib.import_module(UPSTREAM_MODULE).HTTP1Connection

@@ -1,0 +1,165 @@
+"""Reading a message body from the IOStream, for `HTTP1Connection`.
+
+Each reader asks the stream for exactly the body's bytes (the framing the
+exchange chose says how many, or the chunked decoder says what to read
+next), so nothing past the message leaves the stream. What is read goes to
+the delegate through ``HTTP1Connection._deliver``. Buffered data is read
+without returning to the IOLoop, so a fast peer could hold the loop for a
+whole body: the readers yield after every `YIELD_THRESHOLD` bytes (a chunk
+counts as `CHUNK_YIELD_COST`, since tiny chunks cost per chunk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING
+
+from tornado import httputil, iostream
+from tornado.concurrent import Future
+from tornado.log import gen_log
+
+from tornado_h1 import _versions, _wire
+from tornado_h1._chunked import ChunkedDecoder, Need
+from tornado_h1._link import NEXT_ITERATION, is_done, raise_unless_closed, wake
+from tornado_h1._wire import Body
+
+if TYPE_CHECKING:
+    from tornado_h1.http1connection import HTTP1Connection
+
+YIELD_THRESHOLD = 1 << 18
+CHUNK_YIELD_COST = 1 << 10
+_COALESCE_CHUNKS = _versions.CURRENT.coalesce_chunks
+
+
+async def read_body(
+    conn: HTTP1Connection,
+    framing: _wire.Framing,
+    delegate: httputil.HTTPMessageDelegate,
+) -> bool:
+    """Read the body with the chosen framing. ``False`` if the body
+    timeout expired (the stream is then closed)."""
+    if framing.kind is Body.LENGTH:
+        reader = _read_fixed(conn, framing.length, delegate)
+    elif framing.kind is Body.CHUNKED:
+        reader = _read_chunked(conn, delegate)
+    else:
+        reader = _read_until_close(conn, delegate)
+    timeout = conn._body_timeout
+    if timeout is None:
+        await reader
+        return True
+    # With a deadline, the reader runs as its own task so that the
+    # exchange can give up on time even while the delegate is slow.
+    task = asyncio.ensure_future(reader)
+    waiter: Future[None] = Future()
+    conn._deadline_waiter = waiter
+    task.add_done_callback(functools.partial(wake, waiter))
+    link = conn._stream_link()
+    link.arm(conn, timeout)
+    try:
+        await waiter
+    finally:
+        link.disarm()
+        conn._deadline_waiter = None
+    if not conn._exchange.expired:
+        task.result()  # the reader's own outcome, errors included
+        return True
+    if not task.done():
+        task.add_done_callback(raise_unless_closed)
+    elif not isinstance(task.exception(), (type(None), iostream.StreamClosedError)):
+        task.result()  # it failed for another reason before the deadline
+    gen_log.info("Timeout reading body from %s", conn.context)
+    return False
+
+
+async def _read_fixed(
+    conn: HTTP1Connection, length: int, delegate: httputil.HTTPMessageDelegate
+) -> None:
+    stream, step = conn.stream, conn.params.chunk_size
+    since_yield = 0
+    while length > 0:
+        data = await stream.read_bytes(min(step, length), partial=True)
+        length -= len(data)
+        await conn._deliver(delegate, data)
+        since_yield += len(data)
+        if since_yield >= YIELD_THRESHOLD:
+            since_yield = 0
+            await NEXT_ITERATION
+
+
+async def _read_chunked(
+    conn: HTTP1Connection, delegate: httputil.HTTPMessageDelegate
+) -> None:
+    """Chunk boundaries carry no meaning (intermediaries re-chunk), so
+    small chunks are gathered into pieces of up to ``chunk_size``; what
+    is gathered goes out whenever the next read would wait."""
+    stream, step = conn.stream, conn.params.chunk_size
+    decoder = ChunkedDecoder(conn._max_body_size)
+    gathered = bytearray()
+    since_yield = 0
+    while not decoder.done:
+        need, pattern, size = decoder.wants()
+        reading: Awaitable[bytes]
+        if need is Need.DATA:
+            reading = stream.read_bytes(min(size, step), partial=True)
+        elif need is Need.LINE:
+            reading = stream.read_until_regex(pattern)  # type: ignore[arg-type]
+            since_yield += CHUNK_YIELD_COST
+        else:
+            reading = stream.read_bytes(size)
+        if gathered and not is_done(reading):
+            piece = bytes(gathered)
+            gathered.clear()
+            await conn._deliver(delegate, piece)
+        _, data = decoder.feed(await reading)
+        if data:
+            since_yield += len(data)
+            await _gather(conn, delegate, data, gathered, step)
+        if since_yield >= YIELD_THRESHOLD:
+            since_yield = 0
+            await NEXT_ITERATION
+    if gathered:
+        await conn._deliver(delegate, bytes(gathered))
+
+
+async def _gather(
+    conn: HTTP1Connection,
+    delegate: httputil.HTTPMessageDelegate,
+    data: bytes,
+    gathered: bytearray,
+    step: int,
+) -> None:
+    if not gathered and (len(data) == step or not _COALESCE_CHUNKS):
+        await conn._deliver(delegate, data)
+        return
+    gathered += data
+    if len(gathered) >= step:
+        # One copy out; the view must be gone before the del.
+        with memoryview(gathered) as view:
+            piece = view[:step].tobytes()
+        del gathered[:step]
+        await conn._deliver(delegate, piece)
+
+
+async def _read_until_close(
+    conn: HTTP1Connection, delegate: httputil.HTTPMessageDelegate
+) -> None:
+    """RFC 9112 §6.3 step 8, piece by piece, so that ``max_body_size``
+    applies before a large body is held in memory."""
+    stream, step, limit = conn.stream, conn.params.chunk_size, conn._max_body_size
+    total = since_yield = 0
+    while True:
+        try:
+            data = await stream.read_bytes(step, partial=True)
+        except iostream.StreamClosedError:
+            return
+        total += len(data)
+        if total > limit:
+            raise httputil.HTTPInputError("Body too long")
+        await conn._deliver(delegate, data)
+        since_yield += len(data)
+        if since_yield >= YIELD_THRESHOLD:
+            since_yield = 0
+            await NEXT_ITERATION

@@ -1,0 +1,182 @@
+"""What outlives one exchange on a connection (`Link`: the timer, the write
+side, the pacing of the serving loop), and the small event-loop helpers the
+driver shares: one way to yield (`NEXT_ITERATION`), and write futures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Generator
+from typing import TYPE_CHECKING, Any, Callable, Optional, cast
+
+from tornado import iostream
+from tornado.concurrent import Future
+
+from tornado_h1 import _tornado, _writebehind
+
+if TYPE_CHECKING:
+    from tornado_h1.http1connection import HTTP1Connection
+
+#: Requests a server serves back to back from buffered data before it lets
+#: other connections have a turn.
+BACK_TO_BACK = 8
+
+
+class NextIteration:
+    """``await _NEXT_ITERATION`` lets the IOLoop run once: the one way the
+    driver yields (``asyncio.sleep(0)`` without its two coroutine frames)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        yield
+
+
+NEXT_ITERATION = NextIteration()
+
+
+def is_done(future: Awaitable[Any]) -> bool:
+    """Whether an IOStream read has already completed (its data was
+    buffered). IOStream declares Awaitables but returns Futures."""
+    return isinstance(future, Future) and future.done()
+
+
+class Link:
+    """What outlives one exchange on a connection: the one lazy timer, the
+    write side, the pacing of the serving loop, and the trace.
+
+    Arming the timer only records a deadline; the IOLoop timeout is
+    scheduled once and, when it fires early (its deadline was replaced by a
+    later one), it re-arms itself: about one IOLoop timeout per
+    ``header_timeout`` on a keep-alive connection, not one per request.
+    """
+
+    __slots__ = (
+        "stream", "persistent", "policy", "writer", "nodelay", "streak",
+        "closing", "pause", "_handle", "_handle_due", "_due", "_owner",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        stream: iostream.IOStream,
+        persistent: bool = False,
+        policy: _writebehind.Policy = _writebehind.Policy.OFF,
+    ) -> None:
+        self.stream, self.persistent, self.policy = stream, persistent, policy
+        # Made at the first response (an idle connection costs nothing more).
+        self.writer: Optional[_writebehind.WriteBehind] = None
+        self.nodelay = False
+        # Requests served back to back without yielding to the IOLoop.
+        self.streak = 0
+        # Why the last exchange ended the connection (nothing more is read).
+        self.closing: Optional[str] = None
+        # Whether to yield before reading the next head (see _read_head).
+        self.pause = False
+        self._handle: object = None
+        self._handle_due = self._due = 0.0
+        self._owner: Optional[HTTP1Connection] = None
+
+    def writer_for_response(self) -> Optional[_writebehind.WriteBehind]:
+        writer = self.writer
+        if writer is None and self.policy is not _writebehind.Policy.OFF:
+            queue = _writebehind.queue_for(self.stream)
+            if queue is not None:
+                always = self.policy is _writebehind.Policy.ALWAYS
+                writer = self.writer = _writebehind.WriteBehind(
+                    self.stream, queue, always
+                )
+        return writer
+
+    async def pace_before_head(self) -> None:
+        """Yield once before the next head when it is not buffered and it
+        helps: after a response written in this very step (a read now is a
+        wasted recv) or after a body (the next request may come in pieces).
+        Otherwise reading at once is cheaper: a request arriving during a
+        pause makes IOStream watch and unwatch the socket."""
+        if self.pause and not _tornado.holds_data(self.stream):
+            await NEXT_ITERATION
+
+    async def pace_back_to_back(self, buffered: bool) -> None:
+        """A pipelining client (its next head already buffered) is served
+        back to back, up to BACK_TO_BACK requests; then others get a turn."""
+        if not buffered:
+            self.streak = 0
+        elif self.streak < BACK_TO_BACK:
+            self.streak += 1
+        else:
+            self.streak = 0
+            await NEXT_ITERATION
+
+    def arm(self, owner: HTTP1Connection, seconds: float) -> None:
+        io_loop = self.stream.io_loop
+        due = self._due = io_loop.time() + seconds
+        self._owner = owner
+        if self._handle is not None:
+            if self._handle_due <= due:
+                return
+            io_loop.remove_timeout(self._handle)
+        self._handle = io_loop.call_at(due, self._fire)
+        self._handle_due = due
+
+    def disarm(self) -> None:
+        self._owner = None
+
+    def cancel(self) -> None:
+        self._owner = None
+        if self._handle is not None:
+            self.stream.io_loop.remove_timeout(self._handle)
+            self._handle = None
+
+    def _fire(self) -> None:
+        self._handle = None
+        owner = self._owner
+        if owner is None:
+            return
+        if self.stream.io_loop.time() < self._due:
+            self._handle = self.stream.io_loop.call_at(self._due, self._fire)
+            self._handle_due = self._due
+            return
+        self._owner = None
+        owner._on_deadline()
+
+
+def relay_write(done: Future[None], written: Future[None]) -> None:
+    """Resolve the future we returned for a write once the stream's write
+    has finished. A peer that closed meanwhile is not the writer's error
+    (the close callback reports it); anything else is re-raised here, in a
+    done-callback, where the event loop logs it, as upstream does."""
+    raise_unless_closed(written)
+    if not done.done():
+        done.set_result(None)
+
+
+def when_done(future: Future[Any], callback: Callable[[Future[Any]], None]) -> None:
+    """``callback(future)`` now if ``future`` is done (IOStream writes
+    usually are: running it at once keeps upstream's order of events),
+    else when it is."""
+    if future.done():
+        callback(future)
+    else:
+        future.add_done_callback(callback)
+
+
+def raise_unless_closed(future: Future[Any]) -> None:
+    """A done-callback for a stream write or an abandoned body reader:
+    failing on a closed stream is expected; anything else is re-raised for
+    the event loop's handler to log."""
+    exc = future.exception()
+    if exc is not None and not isinstance(exc, iostream.StreamClosedError):
+        future.result()
+
+
+def wake(waiter: Future[None], task: Future[Any]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def future_on(stream: iostream.IOStream) -> Future[None]:
+    """A future of the stream's event loop (``Future()`` would look the
+    loop up, which on Python 3.11 costs a ``getpid`` system call)."""
+    loop = getattr(stream.io_loop, "asyncio_loop", None)
+    if loop is None:
+        return Future()
+    return cast("Future[None]", loop.create_future())
