@@ -1,0 +1,191 @@
+"""The sans-IO core with plain bytes and values: the chunked decoder, the
+exchange's decisions, the door to Tornado's internals (each fallback
+forced), and the protocol trace of a real server."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from tornado import httputil
+from tornado.httputil import HTTPHeaders, HTTPInputError, HTTPOutputError
+
+from tornado_h1 import _chunked, _exchange, _state, _tornado, _wire
+from tornado_h1._state import Outbound, StateError
+
+BODY = b"5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n"
+NEXT = b"GET / HTTP/1.1\r\n\r\n"
+
+
+def _decode(data: bytes, step: int) -> tuple[bytes, bytes]:
+    """Feed ``data`` ``step`` bytes at a time; returns (body, unused)."""
+    decoder = _chunked.ChunkedDecoder(1000)
+    out, pos = b"", 0
+    while not decoder.done:
+        piece = data[pos : pos + step]
+        assert piece, "ran out of input"
+        used, chunk = decoder.feed(piece)
+        out += chunk
+        pos += used
+    return out, data[pos:]
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 1000])
+def test_chunked_decoder_any_split_stops_at_the_end(step: int) -> None:
+    assert _decode(BODY + NEXT, step) == (b"helloabc", NEXT)
+
+
+@pytest.mark.parametrize(
+    "wire, message",
+    [
+        (b"5;x=1\r\nhello\r\n0\r\n\r\n", "invalid chunk size"),
+        (b"5\r\nhelloXX0\r\n\r\n", "improperly terminated chunk"),
+        (b"0\r\nX-T: 1\r\n\r\n", "improperly terminated chunked request"),
+        (b"ffff\r\n", "chunked body too large"),
+        (b"1" * 70, "invalid chunk size"),
+    ],
+)
+def test_chunked_decoder_refuses(wire: bytes, message: str) -> None:
+    for step in (1, len(wire)):
+        with pytest.raises(HTTPInputError, match=message):
+            _decode(wire + b"\r\n" * 4, step)
+
+
+def test_chunked_decoder_says_what_to_read() -> None:
+    decoder = _chunked.ChunkedDecoder(100)
+    assert decoder.wants().need is _chunked.Need.LINE
+    decoder.feed(b"5\r\n")
+    assert decoder.wants() == _chunked.Want(_chunked.Need.DATA, None, 5)
+    assert decoder.feed(b"hel") == (3, b"hel")
+    assert decoder.wants().size == 2
+    decoder.feed(b"lo")
+    assert decoder.wants().pattern is _wire._abnf.chunk_end_and_line
+    decoder.feed(b"\r\n0\r\n")
+    assert decoder.wants() == _chunked.Want(_chunked.Need.EXACT, None, 2)
+    decoder.feed(b"\r\n")
+    assert decoder.done and decoder.feed(b"more") == (0, b"")
+
+
+def _request(exchange: _exchange.Exchange, line: str, fields: dict[str, str]) -> None:
+    exchange.start_head()
+    method, target, version = line.split()
+    start = httputil.RequestStartLine(method, target, version)
+    exchange.received_request(start, HTTPHeaders(fields))
+
+
+def test_exchange_keep_alive_and_its_reason() -> None:
+    exchange = _exchange.Exchange(False)
+    _request(exchange, "GET / HTTP/1.0", {})
+    assert not exchange.keep_alive and exchange.close_reason == _wire.CLOSE_HTTP10
+    exchange = _exchange.Exchange(False)
+    _request(exchange, "GET / HTTP/1.1", {"Connection": "close"})
+    assert exchange.close_reason == _wire.CLOSE_ASKED
+    exchange = _exchange.Exchange(False, no_keep_alive=True)
+    _request(exchange, "GET / HTTP/1.1", {})
+    assert exchange.close_reason == _wire.CLOSE_NO_KEEP_ALIVE
+
+
+def test_exchange_response_head_cleanup_and_writers() -> None:
+    exchange = _exchange.Exchange(False)
+    _request(exchange, "GET / HTTP/1.0", {"Connection": "keep-alive"})
+    headers = HTTPHeaders()
+    head = exchange.send_head(
+        httputil.ResponseStartLine("HTTP/1.1", 200, "OK"), headers
+    )
+    assert head == b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\n\r\n"
+    assert exchange.out_body is _state.OutBody.UNTIL_CLOSE
+    exchange = _exchange.Exchange(False)
+    _request(exchange, "GET / HTTP/1.1", {})
+    exchange.end_message()
+    exchange.send_head(httputil.ResponseStartLine("HTTP/1.1", 200, "OK"), HTTPHeaders())
+    assert exchange.send_body(b"ab") == b"2\r\nab\r\n"
+    assert exchange.finish(False) == _wire.LAST_CHUNK
+    assert exchange.outbound is Outbound.DONE and exchange.keep_alive
+    with pytest.raises(StateError):
+        exchange.send_head(
+            httputil.ResponseStartLine("HTTP/1.1", 200, "OK"), HTTPHeaders()
+        )
+
+
+def test_exchange_length_is_counted_and_an_early_answer_closes() -> None:
+    exchange = _exchange.Exchange(False)
+    _request(exchange, "POST / HTTP/1.1", {"Content-Length": "9"})
+    fields = HTTPHeaders({"Content-Length": "3"})
+    exchange.send_head(httputil.ResponseStartLine("HTTP/1.1", 200, "OK"), fields)
+    with pytest.raises(HTTPOutputError, match="less than"):
+        exchange.finish(False)
+    with pytest.raises(HTTPOutputError, match="more data"):
+        exchange.send_body(b"abcd")
+    exchange.remaining = 0
+    exchange.finish(False)
+    assert exchange.close_reason == _wire.CLOSE_ANSWERED_EARLY
+
+
+def test_exchange_interim_policy() -> None:
+    exchange = _exchange.Exchange(True)
+    for _ in range(_exchange.MAX_INTERIM_RESPONSES):
+        exchange.start_head()
+        exchange.received_response(httputil.ResponseStartLine("HTTP/1.1", 103, "E"))
+        assert exchange.is_interim(HTTPHeaders())
+    exchange.start_head()
+    with pytest.raises(HTTPInputError, match="Too many 1xx"):
+        exchange.is_interim(HTTPHeaders())
+    with pytest.raises(HTTPInputError, match="cannot have body"):
+        exchange.is_interim(HTTPHeaders({"Content-Length": "1"}))
+
+
+def test_door_fallbacks_keep_the_behaviour(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Stream:
+        _read_buffer_size = 5
+        _close_callback = None
+        cleared = 0
+
+        def set_close_callback(self, callback: Any) -> None:
+            self.cleared += 1
+
+    stream: Any = Stream()
+    assert _tornado._holds_data_private(stream) is True
+    assert _tornado._holds_data_unknown(stream) is False  # the cautious answer
+    _tornado._clear_if_set(stream)
+    assert stream.cleared == 0
+    _tornado._clear_always(stream)
+    assert stream.cleared == 1
+    # Without the list internals, repeats go through HTTPHeaders.add.
+    monkeypatch.setattr(_tornado, "HAS_LIST_INTERNALS", False)
+    monkeypatch.setattr(_tornado, "HEADERS_ADD_IS_LINEAR", False)
+    _, headers = _wire.split_head(b"GET / HTTP/1.1\r\nA: 1\r\na: 2\r\n\r\n")
+    assert headers["A"] == "1,2" and headers.get_list("A") == ["1", "2"]
+    monkeypatch.setattr(_tornado, "blank_headers", HTTPHeaders)
+    _, headers = _wire.split_head(b"GET / HTTP/1.1\r\nA: 1\r\n\r\n")
+    assert dict(headers) == {"A": "1"}
+
+
+async def test_trace_shows_the_core_decisions(
+    serve: Any, raw_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    import tornado.web
+
+    class Echo(tornado.web.RequestHandler):
+        def post(self) -> None:
+            self.write(self.request.body)
+
+    caplog.set_level(logging.DEBUG, logger="tornado_h1.trace")
+    port = serve(tornado.web.Application([("/", Echo)]))
+    client = await raw_client(port)
+    await client.send(
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+        b"Expect: 100-continue\r\n\r\n" + BODY
+    )
+    assert (await client.recv_response()).startswith(b"HTTP/1.1 100")
+    assert b"helloabc" in await client.recv_response()
+    await client.send(b"GET / HTTP/1.1\r\nHost: a\r\nX: \x01\r\n\r\n")
+    lines = [r.getMessage() for r in caplog.records if r.name == "tornado_h1.trace"]
+    text = "\n".join(lines)
+    assert "opened: peer" in text
+    assert "head received:" in text and "POST / HTTP/1.1" in text
+    assert "sent 100 Continue" in text
+    assert "body: chunked (RFC 9112 §6.3 step 4)" in text
+    assert "delegate.data_received: 8 bytes" in text
+    assert "keep-alive: yes" in text
+    assert all(line.startswith("[") for line in lines)
