@@ -1036,6 +1036,12 @@ needs_core = pytest.mark.skipif(
 )
 
 
+def test_python_dash_m_tornado_h1_compat_is_the_runner() -> None:
+    import tornado_h1.compat as shim  # importing it must not run it
+
+    assert shim.main is runner.main
+
+
 def run_compat(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(

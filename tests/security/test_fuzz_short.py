@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -407,11 +409,21 @@ def test_main_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
         servers.client_class("nope")
 
 
+def test_python_dash_m() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tornado_h1._tools.fuzz", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("usage: tornado-h1 fuzz")
+
+
 def test_main_without_hypothesis(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import sys
-
     monkeypatch.setitem(sys.modules, "hypothesis", None)
     # As if the fuzzer had never been imported either.
     monkeypatch.delitem(sys.modules, "tornado_h1._tools.fuzz.strategies")

@@ -304,6 +304,15 @@ def compare(
     return Comparison(sorted(defined), differences, extra)
 
 
+def compare_release(
+    upstream: types.ModuleType, ours: types.ModuleType
+) -> dict[str, Any]:
+    """:func:`compare` without ``strict``, as the JSON-ready dict
+    ``compat/exports.py`` prints (``checked``, ``public``, ``differences``,
+    ``extra``): the check of one release."""
+    return compare(upstream, ours, strict=False).as_dict()
+
+
 # ---------------------------------------------------------- command line
 
 
@@ -333,7 +342,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             file=sys.stderr,
         )
         return 2
-    result = compare(upstream, ours, strict=False).as_dict()
+    result = compare_release(upstream, ours)
     result["tornado_version"] = tornado.version
     result["ours_file"] = inspect.getfile(ours)
     if args.json:

@@ -284,7 +284,3 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PREFIX} error: cannot write {args.json}: {exc}", file=sys.stderr)
             return 2
     return 0 if verdict.ok else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
