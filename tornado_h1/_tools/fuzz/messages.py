@@ -11,8 +11,6 @@ from tornado_h1.testing.wire import show
 
 #: The bytes that matter to HTTP/1.x framing, and the ones Python's str
 #: methods treat as whitespace although HTTP does not.
-#: The bytes that matter to HTTP/1.x framing, and the ones Python's str
-#: methods treat as whitespace although HTTP does not.
 INTERESTING_BYTES = (
     b"\r",
     b"\n",
