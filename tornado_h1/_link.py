@@ -180,3 +180,12 @@ def future_on(stream: iostream.IOStream) -> Future[None]:
     if loop is None:
         return Future()
     return cast("Future[None]", loop.create_future())
+
+
+def failed_write() -> Future[None]:
+    """What a write to a closed stream returns: a future failed with
+    StreamClosedError, already marked retrieved (nobody may await it)."""
+    failed: Future[None] = Future()
+    failed.set_exception(iostream.StreamClosedError())
+    failed.exception()
+    return failed

@@ -55,6 +55,11 @@ class Tracer:
             words = words % framing.length
         self("body: %s (RFC 9112 §6.3 step %d)", words, framing.step)
 
+    def head_sent(self, head: bytes, body: object) -> None:
+        first = head[: head.index(b"\r")].decode("latin1")
+        name = getattr(body, "name", str(body)).lower().replace("_", " ")
+        self("head sent: %s, body %s", first, name)
+
     def verdict(self, close_reason: Optional[str]) -> None:
         if close_reason is None:
             self("keep-alive: yes")

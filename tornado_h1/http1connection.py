@@ -56,6 +56,7 @@ from tornado_h1._delegates import guarded_failure, inflating
 from tornado_h1._exchange import Exchange
 from tornado_h1._link import (
     Link,
+    failed_write,
     future_on,
     raise_unless_closed,
     relay_write,
@@ -306,17 +307,10 @@ class HTTP1Connection(httputil.HTTPConnection):
         waited = flushed = False
         if not self._is_over and stream is not None:
             writer = link.writer if link is not None else None
-            if (
-                writer is not None
-                and writer.holding
-                and exchange.outbound is Outbound.DONE
-            ):
-                # Held for the next flush. No close callback is registered:
-                # the application has finished (see _writebehind).
-                if writer.must_wait(exchange.close_reason is not None):
-                    assert writer.future is not None
-                    await writer.future
-                    waited = flushed = True
+            if writer and writer.holding and exchange.outbound is Outbound.DONE:
+                # Held whole for the next flush (see _writebehind).
+                closing = exchange.close_reason is not None
+                waited = flushed = await writer.wait_for_flush(closing)
             elif not stream.closed():
                 stream.set_close_callback(self._on_connection_close)
                 if self._over is None:
@@ -499,10 +493,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         data = self._exchange.send_head(start_line, headers)
         if self._trace:
-            self._trace(
-                "head sent: %s, body %s", data[: data.index(b"\r")].decode("latin1"),
-                self._exchange.out_body.name.lower().replace("_", " "),
-            )  # fmt: skip
+            self._trace.head_sent(data, self._exchange.out_body)
         if chunk and not self.stream.closed():
             data += self._frame(chunk, False)
         link = self._link
@@ -527,10 +518,7 @@ class HTTP1Connection(httputil.HTTPConnection):
     def _send(self, data: bytes) -> Future[None]:
         stream = self.stream
         if stream.closed():
-            failed: Future[None] = Future()
-            failed.set_exception(iostream.StreamClosedError())
-            failed.exception()  # retrieved: nobody may await it
-            return failed
+            return failed_write()
         writer = self._link.writer if self._link is not None else None
         if writer is not None and writer.holding:
             if writer.can_take(len(data)):
