@@ -189,3 +189,148 @@ async def test_trace_shows_the_core_decisions(
     assert "delegate.data_received: 8 bytes" in text
     assert "keep-alive: yes" in text
     assert all(line.startswith("[") for line in lines)
+
+
+# ----------------------------------------------- the tables drive the driver
+
+
+def _permissive(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables that accept every move: each missing pair goes where its event
+    usually leads."""
+    natural_in = {
+        _state.InEvent.START: _state.Inbound.HEAD,
+        _state.InEvent.HEAD: _state.Inbound.BODY,
+        _state.InEvent.INFORMATIONAL: _state.Inbound.IDLE,
+        _state.InEvent.END: _state.Inbound.DONE,
+        _state.InEvent.DETACH: _state.Inbound.DETACHED,
+        _state.InEvent.CLOSE: _state.Inbound.CLOSED,
+    }
+    for state in _state.Inbound:
+        for event, target in natural_in.items():
+            if (state, event) not in _state.INBOUND:
+                monkeypatch.setitem(_state.INBOUND, (state, event), target)
+    for state in _state.Outbound:
+        for event in _state.OutEvent:
+            if (state, event) not in _state.OUTBOUND:
+                monkeypatch.setitem(_state.OUTBOUND, (state, event), state)
+
+
+async def _second_head_is_refused(serve: Any, raw_client: Any) -> bool:
+    """An application that writes a second head after finish(): refused
+    with StateError, and nothing of it reaches the wire."""
+    refused: list[bool] = []
+
+    def handle(request: httputil.HTTPServerRequest) -> None:
+        conn: Any = request.connection
+        start = httputil.ResponseStartLine("HTTP/1.1", 200, "OK")
+        conn.write_headers(start, HTTPHeaders({"Content-Length": "2"}), b"ok")
+        conn.finish()
+        try:
+            conn.write_headers(start, HTTPHeaders({"Content-Length": "0"}))
+        except StateError:
+            refused.append(True)
+
+    client = await raw_client(serve(handle))
+    await client.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    assert (await client.recv_response()).endswith(b"\r\n\r\nok")
+    await client.send(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    second = await client.recv_response()
+    return refused == [True, True] and second.endswith(b"\r\n\r\nok")
+
+
+async def _concurrent_read_is_refused() -> bool:
+    """A second read_response() while one is reading is a StateError from
+    the tables, before anything touches the stream."""
+    import asyncio
+    import socket
+
+    from tornado.iostream import IOStream
+
+    from tornado_h1.http1connection import HTTP1Connection
+
+    a, b = socket.socketpair()
+    stream = IOStream(a)
+    try:
+        conn = HTTP1Connection(stream, True)
+        first = asyncio.ensure_future(
+            conn.read_response(httputil.HTTPMessageDelegate())
+        )
+        await asyncio.sleep(0)  # the first read is waiting for a head
+        try:
+            await conn.read_response(httputil.HTTPMessageDelegate())
+        except StateError:
+            return True
+        except Exception:
+            return False
+        finally:
+            stream.close()
+            try:
+                await first
+            except Exception:
+                pass
+        return False
+    finally:
+        b.close()
+
+
+async def test_the_tables_drive_behaviour(serve: Any, raw_client: Any) -> None:
+    assert await _second_head_is_refused(serve, raw_client)
+    assert await _concurrent_read_is_refused()
+
+
+async def test_tables_accepting_every_move_fail_the_behaviour(
+    serve: Any, raw_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _permissive(monkeypatch)
+    assert not await _second_head_is_refused(serve, raw_client)
+    assert not await _concurrent_read_is_refused()
+
+
+# ------------------------------------------------------------------ fairness
+
+
+async def test_a_buffered_fixed_length_body_lets_the_loop_run(
+    serve: Any, raw_client: Any
+) -> None:
+    """A whole 1 MiB body already in the socket is read without waiting, so
+    the reader yields every 256 KiB: a callback scheduled before the body
+    runs long before the body's end."""
+    import asyncio
+
+    import tornado.ioloop
+
+    pieces: list[int] = []
+    seen_by_callback: list[int] = []
+
+    class Reader(httputil.HTTPMessageDelegate):
+        async def headers_received(self, start_line: Any, headers: Any) -> None:
+            await asyncio.sleep(0.3)  # the client sends the whole body now
+            tornado.ioloop.IOLoop.current().add_callback(
+                lambda: seen_by_callback.append(len(pieces))
+            )
+
+        def data_received(self, chunk: bytes) -> None:
+            pieces.append(len(chunk))
+
+        def finish(self) -> None:
+            self.conn.write_headers(
+                httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
+                HTTPHeaders({"Content-Length": "0"}),
+            )
+            self.conn.finish()
+
+    class Server(httputil.HTTPServerConnectionDelegate):
+        def start_request(self, server_conn: Any, request_conn: Any) -> Any:
+            reader = Reader()
+            reader.conn = request_conn  # type: ignore[attr-defined]
+            return reader
+
+    size = 1 << 20
+    client = await raw_client(serve(Server(), max_body_size=size))
+    await client.send(
+        b"POST / HTTP/1.1\r\nContent-Length: %d\r\n\r\n" % size + b"x" * size
+    )
+    assert (await client.recv_response()).startswith(b"HTTP/1.1 200")
+    assert sum(pieces) == size
+    # 64 KiB pieces: the loop ran after at most 256 KiB of them.
+    assert seen_by_callback and seen_by_callback[0] < len(pieces) // 2
