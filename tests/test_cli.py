@@ -629,3 +629,70 @@ def test_bad_option_value_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -
         cli.main(["serve", "--max-body-size", "lots"])
     assert exit_info.value.code == 2
     assert "argument --max-body-size: not a size: 'lots'" in capsys.readouterr().err
+
+
+def _raw_exchange(port: int, data: bytes, until: bytes = b"\r\n\r\n") -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        received = b""
+        while until not in received:
+            piece = sock.recv(65536)
+            if not piece:
+                break
+            received += piece
+        return received
+
+
+def test_serve_trace_shows_the_protocol(start_server: Any) -> None:
+    """``serve --trace``: one line per protocol event, each with its
+    connection's id, for a keep-alive GET, a chunked POST, a 100-continue
+    upload, a malformed request and a WebSocket upgrade."""
+    server = start_server("--port", "0", "--trace")
+    conn = server.connection()
+    for _ in range(2):  # keep-alive: two requests on one connection
+        conn.request("GET", "/")
+        assert conn.getresponse().read()
+    body = iter([b"hello ", b"there"])
+    headers = {"Content-Type": "text/plain"}
+    conn.request("POST", "/echo", body=body, headers=headers, encode_chunked=True)
+    assert conn.getresponse().read() == b"hello there"
+    conn.close()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(
+            b"PUT /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        assert sock.recv(100).startswith(b"HTTP/1.1 100")
+        sock.sendall(b"12345")
+        assert b'"bytes": 5' in sock.recv(1000)
+    bad = _raw_exchange(server.port, b"GET / HTTP/1.1\r\nNo colon\r\n\r\n")
+    assert bad.startswith(b"HTTP/1.1 400")
+    upgrade = _raw_exchange(
+        server.port,
+        b"GET /ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    assert upgrade.startswith(b"HTTP/1.1 101")
+    time.sleep(0.3)
+    assert server.stop(signal.SIGINT) == 0
+    lines = [line for line in server.stderr().splitlines() if "] " in line]
+    trace = [line.split("] ", 1)[1] for line in lines if re.search(r"\[c\d+\] ", line)]
+    text = "\n".join(trace)
+    # Each head that parsed (the malformed one says why it did not).
+    assert text.count("head received: ") == 5
+    assert re.search(r"head received: \d+ bytes, GET / HTTP/1.1", text)
+    assert "body: none (RFC 9112 §6.3 step 7)" in text
+    assert "body: chunked (RFC 9112 §6.3 step 4)" in text
+    assert "sent 100 Continue" in text
+    assert "body: Content-Length 5 (RFC 9112 §6.3 step 6)" in text
+    assert "delegate.data_received: 11 bytes" in text
+    assert "head sent: HTTP/1.1 200 OK, body Content-Length 11" in text
+    assert "closed by the peer" in text and "closed by us" in text
+    assert "keep-alive: yes" in text
+    assert "malformed: no colon in header line" in text
+    assert "head sent: HTTP/1.1 101 Switching Protocols" in text
+    assert "detached: the stream is the delegate's now" in text
+    # Connections are told apart: the keep-alive GETs share one id.
+    ids = re.findall(r"\[(c\d+)\] opened", "\n".join(lines))
+    assert len(ids) == len(set(ids)) >= 4

@@ -24,12 +24,17 @@ import logging
 from typing import Optional
 
 from tornado_h1 import _wire
+from tornado_h1._state import OutBody
 
 #: The logger of the trace.
 logger = logging.getLogger("tornado_h1.trace")
 
 _ids = itertools.count(1)
 
+_OUT_WORDS = {
+    OutBody.CHUNKED: "chunked",
+    OutBody.UNTIL_CLOSE: "until the connection closes",
+}
 _BODY_WORDS = {
     _wire.Body.NONE: "none",
     _wire.Body.LENGTH: "Content-Length %d",
@@ -55,10 +60,12 @@ class Tracer:
             words = words % framing.length
         self("body: %s (RFC 9112 §6.3 step %d)", words, framing.step)
 
-    def head_sent(self, head: bytes, body: object) -> None:
+    def head_sent(self, head: bytes, body: OutBody, remaining: int) -> None:
         first = head[: head.index(b"\r")].decode("latin1")
-        name = getattr(body, "name", str(body)).lower().replace("_", " ")
-        self("head sent: %s, body %s", first, name)
+        if body is OutBody.LENGTH:
+            self("head sent: %s, body Content-Length %d", first, remaining)
+        else:
+            self("head sent: %s, body %s", first, _OUT_WORDS[body])
 
     def verdict(self, close_reason: Optional[str]) -> None:
         if close_reason is None:
@@ -67,7 +74,7 @@ class Tracer:
             self("keep-alive: no, %s", close_reason)
 
 
-def tracer(peer: object = None, role: str = "") -> Optional[Tracer]:
+def tracer(peer: object = None, role: str = "c") -> Optional[Tracer]:
     """A `Tracer` for a new connection, or None while the trace is off."""
     if not logger.isEnabledFor(logging.DEBUG):
         return None

@@ -35,6 +35,7 @@ stream to a WebSocket.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging  # noqa: F401 (upstream's namespace)
 import re
@@ -183,7 +184,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         self._body_timeout: Optional[float] = params.body_timeout
         self._exchange = Exchange(is_client, params.no_keep_alive)
         if is_client:
-            self._trace = _trace.tracer(context, "client ")
+            self._trace = _trace.tracer(context, "client c")
         _tornado.clear_close_callback(stream)
 
     # -- reading ------------------------------------------------------------
@@ -321,7 +322,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             # Let the IOLoop run once before the next head? (see
             # Link.pace_before_head; a flush already gave the client that time.)
             link.pause = not waited or (framing.kind is not Body.NONE and not flushed)
-            if self._trace:
+            if self._trace and self.stream is not None:
                 self._trace.verdict(exchange.close_reason)
         if exchange.close_reason is not None:
             if self.is_client:
@@ -491,9 +492,10 @@ class HTTP1Connection(httputil.HTTPConnection):
         Adds the framing fields the message needs (``Transfer-Encoding:
         chunked``, ``Connection``) to ``headers``.
         """
-        data = self._exchange.send_head(start_line, headers)
+        exchange = self._exchange
+        data = exchange.send_head(start_line, headers)
         if self._trace:
-            self._trace.head_sent(data, self._exchange.out_body)
+            self._trace.head_sent(data, exchange.out_body, exchange.remaining)
         if chunk and not self.stream.closed():
             data += self._frame(chunk, False)
         link = self._link
@@ -614,11 +616,9 @@ class HTTP1ServerConnection:
         stopped."""
         self.stream.close()
         assert self._serving is not None
-        try:
+        # (start_serving's done-callback reports any failure already.)
+        with contextlib.suppress(Exception):
             await self._serving
-        except Exception:
-            # start_serving's done-callback reports any failure already.
-            pass
 
     def start_serving(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         """Begin reading requests and passing them to ``delegate``.
@@ -650,6 +650,8 @@ class HTTP1ServerConnection:
                     iostream.UnsatisfiableReadError,
                     asyncio.CancelledError,
                 ):
+                    if trace and link.closing is None:
+                        trace("closed by the peer")
                     return
                 except Exception:
                     gen_log.error("Uncaught exception", exc_info=True)

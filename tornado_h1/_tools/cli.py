@@ -148,6 +148,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="default: %(default)s (info shows one line per request)",
     )
+    serve_parser.add_argument(
+        "--trace",
+        action="store_true",
+        help=(
+            "print one line per protocol event (the tornado_h1.trace logger "
+            "at DEBUG): heads, framing decisions, delegate calls, keep-alive"
+        ),
+    )
     http = serve_parser.add_argument_group(
         "HTTPServer options",
         "passed to tornado.httpserver.HTTPServer; sizes take K, M or G suffixes",
@@ -284,6 +292,8 @@ def serve(args: argparse.Namespace) -> int:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     handler = _log_handler(args.log_level)
+    if args.trace:
+        logging.getLogger("tornado_h1.trace").setLevel(logging.DEBUG)
     # Install before the user's module is imported, so every Tornado name it
     # binds refers to tornado_h1 from the start.
     try:
@@ -293,6 +303,7 @@ def serve(args: argparse.Namespace) -> int:
         pass
     finally:
         logging.getLogger().removeHandler(handler)
+        logging.getLogger("tornado_h1.trace").setLevel(logging.NOTSET)
     return 0
 
 
