@@ -13,6 +13,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+# The state diagrams are drawn from the code's transition tables at build time.
+from tornado_h1._tools import statedoc  # noqa: E402
+
+statedoc.write(str(ROOT / "docs" / "_states.inc"))
+
 _init = (ROOT / "tornado_h1" / "__init__.py").read_text()
 _match = re.search(r'^__version__ = "([^"]+)"', _init, re.MULTILINE)
 

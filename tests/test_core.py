@@ -334,3 +334,28 @@ async def test_a_buffered_fixed_length_body_lets_the_loop_run(
     assert sum(pieces) == size
     # 64 KiB pieces: the loop ran after at most 256 KiB of them.
     assert seen_by_callback and seen_by_callback[0] < len(pieces) // 2
+
+
+def test_state_diagrams_are_drawn_from_the_tables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tornado_h1._tools import statedoc
+
+    text = statedoc.render()
+    for (state, event), target in _state.OUTBOUND.items():
+        arrow = f"--{event.name}-->"
+        assert f"{state.name:<9} {arrow:<19} {target.name}" in text
+    for (state, event), target in _state.INBOUND.items():
+        if state is not _state.Inbound.CLOSED:
+            arrow = f"--{event.name}-->"
+            assert f"{state.name:<9} {arrow:<19} {target.name}" in text
+    assert "CLOSED    --any event-->" in text
+    assert (
+        "(4 pairs): BODY + HEAD, BODY + INTERIM, DONE + HEAD, DONE + INTERIM." in text
+    )
+    # A move added to a table shows up in the drawing.
+    monkeypatch.setitem(
+        _state.OUTBOUND, (Outbound.DONE, _state.OutEvent.HEAD), Outbound.DONE
+    )
+    changed = statedoc.render()
+    assert "DONE      --HEAD-->" in changed and "(3 pairs)" in changed
