@@ -359,3 +359,84 @@ def test_state_diagrams_are_drawn_from_the_tables(
     )
     changed = statedoc.render()
     assert "DONE      --HEAD-->" in changed and "(3 pairs)" in changed
+
+
+# ----------------------------------------- the door's fallbacks, end to end
+
+
+async def _session(serve: Any, raw_client: Any) -> bytes:
+    """Pipelined and sequential requests, with repeated fields, a body and
+    an early close, against a real server: everything the client got."""
+    import json
+
+    import tornado.web
+
+    from tornado_h1.testing.wire import strip_volatile
+
+    class Show(tornado.web.RequestHandler):
+        def get(self) -> None:
+            self.write(json.dumps(self.request.headers.get_list("X-A")))
+
+        def post(self) -> None:
+            self.write(self.request.body[::-1])
+
+    client = await raw_client(serve(tornado.web.Application([("/", Show)])))
+    get = b"GET / HTTP/1.1\r\nHost: a\r\nX-A: 1\r\nx-a: 2\r\nX-A: 3\r\n\r\n"
+    post = b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+    await client.send(get + post + get)  # pipelined
+    got = [await client.recv_response() for _ in range(3)]
+    await client.send(b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    got.append(await client.recv_response())
+    return strip_volatile(b"".join(got))
+
+
+async def test_door_fallbacks_serve_the_same_bytes(
+    serve: Any, raw_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = await _session(serve, raw_client)
+    assert expected.count(b"HTTP/1.1 200 OK") == 4 and b'["1", "2", "3"]' in expected
+    monkeypatch.setattr(_tornado, "holds_data", _tornado._holds_data_unknown)
+    monkeypatch.setattr(_tornado, "clear_close_callback", _tornado._clear_always)
+    monkeypatch.setattr(_tornado, "blank_headers", HTTPHeaders)
+    monkeypatch.setattr(_tornado, "HAS_LIST_INTERNALS", False)
+    monkeypatch.setattr(_tornado, "HEADERS_ADD_IS_LINEAR", False)
+    assert await _session(serve, raw_client) == expected
+
+
+async def test_without_the_hooks_the_substitutes_act_as_their_parents(
+    serve: Any, raw_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tornado.httpclient
+    import tornado.httpserver
+    import tornado.web
+
+    import tornado_h1
+    from tornado_h1 import http1connection as ours
+
+    made: list[str] = []
+    original = ours.HTTP1Connection.__init__
+
+    def spy(self: Any, stream: Any, is_client: bool, *args: Any) -> None:
+        made.append("client" if is_client else "server")
+        original(self, stream, is_client, *args)
+
+    monkeypatch.setattr(ours.HTTP1Connection, "__init__", spy)
+    expected = await _session(serve, raw_client)
+    assert "server" in made
+    made.clear()
+    monkeypatch.setattr(_tornado, "HAS_SERVER_HOOK", False)
+    monkeypatch.setattr(_tornado, "HAS_CLIENT_HOOK", False)
+    assert await _session(serve, raw_client) == expected
+    client = tornado_h1.SimpleAsyncHTTPClient(force_instance=True)
+    try:
+        app = tornado.web.Application(
+            [("/", tornado.web.RedirectHandler, {"url": "/x"})]
+        )
+        port = serve(app)
+        response = await client.fetch(
+            f"http://127.0.0.1:{port}/", follow_redirects=False, raise_error=False
+        )
+        assert response.code == 301
+    finally:
+        client.close()
+    assert made == []  # Tornado's own layer served and fetched

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from tornado import httpserver, iostream, simple_httpclient
 
+from tornado_h1 import _tornado
 from tornado_h1 import http1connection as _h1
 
 _PARAMETER_NAMES = (
@@ -48,16 +49,19 @@ class HTTPServer(httpserver.HTTPServer):
     def handle_stream(
         self, stream: iostream.IOStream, address: tuple[Any, ...]
     ) -> None:
-        context = httpserver._HTTPRequestContext(
-            stream, address, self.protocol, self.trusted_downstream
-        )
+        if not _tornado.HAS_SERVER_HOOK:
+            # This Tornado builds its connections differently: serve as the
+            # parent does (with Tornado's own HTTP/1 layer).
+            super().handle_stream(stream, address)
+            return
+        context = _tornado.request_context(self, stream, address)
         params = cast(_h1.HTTP1ConnectionParameters, self.conn_params)
         conn = _h1.HTTP1ServerConnection(stream, params, context)
-        self._connections.add(conn)  # type: ignore[arg-type]
+        _tornado.track_connection(self, conn)
         conn.start_serving(self)
 
 
-class _ClientConnection(simple_httpclient._HTTPConnection):
+class _ClientConnection(_tornado.client_connection_base):  # type: ignore[misc]
     def _create_connection(self, stream: iostream.IOStream) -> Any:
         theirs = super()._create_connection(stream)
         return _h1.HTTP1Connection(
@@ -73,4 +77,6 @@ class SimpleAsyncHTTPClient(simple_httpclient.SimpleAsyncHTTPClient):
     """
 
     def _connection_class(self) -> type:
+        if not _tornado.HAS_CLIENT_HOOK:
+            return super()._connection_class()  # as the parent (see _tornado)
         return _ClientConnection

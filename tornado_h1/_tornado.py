@@ -18,14 +18,26 @@ what we ask            private part used                fallback
 `add_repeat`           ``HTTPHeaders._as_list/_dict``,  ``HTTPHeaders.add``
                        ``httputil._normalize_header``   (quadratic before
                                                         6.5: CVE-2025-67725)
+`request_context`      ``httpserver.                    ``tornado_h1.
+                       _HTTPRequestContext``,           HTTPServer`` serves
+                       ``HTTPServer._connections``      with Tornado's own
+                                                        layer
+`client_connection_    ``simple_httpclient.             ``tornado_h1.
+base`                  _HTTPConnection``                SimpleAsyncHTTPClient``
+                                                        fetches with Tornado's
+                                                        own layer
 =====================  ===============================  =====================
+
+The last two serve the substitute classes of :mod:`tornado_h1._subclasses`,
+which hook into where Tornado makes its connections; without the hook they
+behave exactly as their parents (only not through tornado_h1).
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from tornado import httputil, iostream
+from tornado import httpserver, httputil, iostream, simple_httpclient
 from tornado.httputil import HTTPHeaders
 
 
@@ -165,3 +177,51 @@ def join_repeats(headers: HTTPHeaders, repeated: set[str]) -> None:
     internals: Any = headers
     for norm in repeated:
         internals._dict[norm] = ",".join(internals._as_list[norm])
+
+
+# -- where Tornado's server and client make their connections -------------------
+
+
+#: Probe: HTTPServer builds a connection's context with _HTTPRequestContext
+#: and tracks connections in ``_connections``.
+def _server_hook_probe() -> bool:
+    initialize = getattr(httpserver.HTTPServer, "initialize", None)
+    code = getattr(initialize, "__code__", None)
+    return (
+        hasattr(httpserver, "_HTTPRequestContext")
+        and code is not None
+        and "_connections" in code.co_names
+    )
+
+
+HAS_SERVER_HOOK = _server_hook_probe()
+
+
+def request_context(
+    server: httpserver.HTTPServer, stream: iostream.IOStream, address: Any
+) -> Any:
+    """The context HTTPServer gives each connection (peer address, protocol,
+    trusted proxies), as its own ``handle_stream`` makes it."""
+    return httpserver._HTTPRequestContext(
+        stream, address, server.protocol, server.trusted_downstream
+    )
+
+
+def track_connection(server: httpserver.HTTPServer, conn: Any) -> None:
+    """Register a connection the way HTTPServer does, so that
+    ``close_all_connections`` finds it."""
+    server._connections.add(conn)
+
+
+#: Probe: simple_httpclient's per-fetch class, whose connection factory
+#: the substitute client overrides.
+HAS_CLIENT_HOOK = (
+    hasattr(simple_httpclient, "_HTTPConnection")
+    and hasattr(simple_httpclient._HTTPConnection, "_create_connection")
+    and hasattr(simple_httpclient.SimpleAsyncHTTPClient, "_connection_class")
+)
+
+#: The class to subclass (``object`` when the probe fails; then unused).
+client_connection_base: Any = (
+    simple_httpclient._HTTPConnection if HAS_CLIENT_HOOK else object
+)
