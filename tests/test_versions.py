@@ -357,6 +357,14 @@ def _parse_int(text: str) -> int:
     return int(text)
 
 
+def _gzip_init_without_limit(self: Any, delegate: Any, chunk_size: int) -> None:
+    pass
+
+
+def _is_done_renamed(fut: Any) -> bool:
+    return True
+
+
 async def _async_read_response(self: Any, delegate: Any) -> bool:
     return True
 
@@ -396,6 +404,15 @@ def _close_sync(self: Any) -> None:
             {"HTTP1Connection": _class(h1.HTTP1Connection, detach=None)},
             "HTTP1Connection.detach: not a function in tornado_h1",
         ),
+        (
+            {
+                "_GzipMessageDelegate": _class(
+                    h1._GzipMessageDelegate, __init__=_gzip_init_without_limit
+                )
+            },
+            "_GzipMessageDelegate.__init__: signature",
+        ),
+        ({"_is_done": _is_done_renamed}, "_is_done: signature"),
     ],
     ids=[
         "missing private",
@@ -406,6 +423,8 @@ def _close_sync(self: Any) -> None:
         "lost async",
         "bases",
         "method gone",
+        "private constructor",
+        "private function",
     ],
 )
 def test_exports_check_reports(changes: dict[str, Any], expected: str) -> None:

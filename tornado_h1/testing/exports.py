@@ -22,7 +22,9 @@ attributes and loggers) is reported apart, as ``extra``. With ``strict``
 (the Tornado the tests run with: tornado_h1 follows the newest release),
 private names are compared like public ones, and the caller counts the
 extras as differences too. Without it (an older release, as
-``compat/matrix.py`` checks each one), private names must only exist.
+``compat/matrix.py`` checks each one), private names must exist with the
+same kind, and private functions and the methods of private classes (their
+constructors above all) with the same signatures.
 
 Needs only the standard library; runs on every Python tornado_h1 supports
 (``compat/exports.py`` runs it with each release's interpreter).
@@ -249,6 +251,25 @@ def _compare_class(name: str, theirs: type, mine: type, extra: list[str]) -> lis
     return diffs
 
 
+def _compare_private(name: str, theirs: Any, mine: Any) -> list[str]:
+    """For a private name of an older release: the kind, and the signatures
+    of a function or of the methods a class defines itself (its
+    constructor above all); not its data or its other members."""
+    if kind_of(theirs) != kind_of(mine):
+        return [f"{name}: {kind_of(mine)} != {kind_of(theirs)}"]
+    if inspect.isfunction(theirs):
+        return _compare_functions(name, theirs, mine)
+    diffs: list[str] = []
+    if inspect.isclass(theirs):
+        for member, func in sorted(_own_methods(theirs).items()):
+            raw = _unwrapped(inspect.getattr_static(mine, member, None))
+            if not inspect.isfunction(raw):
+                diffs.append(f"{name}.{member}: not a function in tornado_h1")
+            else:
+                diffs += _compare_functions(f"{name}.{member}", func, raw)
+    return diffs
+
+
 def _compare_data(name: str, theirs: Any, mine: Any) -> list[str]:
     if isinstance(theirs, re.Pattern):
         same = isinstance(mine, re.Pattern) and (mine.pattern, mine.flags) == (
@@ -274,9 +295,10 @@ def compare(
         if not hasattr(ours, name):
             differences.append(f"{name}: missing")
             continue
-        if not (strict or _is_public(name)):
-            continue
         theirs, mine = getattr(upstream, name), getattr(ours, name)
+        if not (strict or _is_public(name)):
+            differences += _compare_private(name, theirs, mine)
+            continue
         if kind_of(theirs) != kind_of(mine):
             differences.append(f"{name}: {kind_of(mine)} != {kind_of(theirs)}")
         elif inspect.isclass(theirs):
