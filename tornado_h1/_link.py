@@ -86,16 +86,16 @@ class Link:
                 )
         return writer
 
-    async def pace_before_head(self) -> None:
-        """Yield once before the next head when it is not buffered and it
-        helps: after a response written in this very step (a read now is a
-        wasted recv) or after a body (the next request may come in pieces).
-        Otherwise reading at once is cheaper: a request arriving during a
-        pause makes IOStream watch and unwatch the socket."""
-        if self.pause and not _tornado.holds_data(self.stream):
-            await NEXT_ITERATION
+    def pauses_before_head(self) -> bool:
+        """Whether to yield once before the next head: when it is not
+        buffered and it helps, after a response written in this very step
+        (a read now is a wasted recv) or after a body (the next request may
+        come in pieces). Otherwise reading at once is cheaper: a request
+        arriving during a pause makes IOStream watch and unwatch the
+        socket. (Plain methods, not coroutines: asked once per request.)"""
+        return self.pause and not _tornado.holds_data(self.stream)
 
-    async def pace_back_to_back(self, buffered: bool) -> None:
+    def pauses_after_streak(self, buffered: bool) -> bool:
         """A pipelining client (its next head already buffered) is served
         back to back, up to BACK_TO_BACK requests; then others get a turn."""
         if not buffered:
@@ -104,7 +104,8 @@ class Link:
             self.streak += 1
         else:
             self.streak = 0
-            await NEXT_ITERATION
+            return True
+        return False
 
     def arm(self, owner: HTTP1Connection, seconds: float) -> None:
         io_loop = self.stream.io_loop

@@ -56,6 +56,7 @@ from tornado_h1._bodies import read_body
 from tornado_h1._delegates import guarded_failure, inflating
 from tornado_h1._exchange import Exchange
 from tornado_h1._link import (
+    NEXT_ITERATION,
     Link,
     failed_write,
     future_on,
@@ -120,11 +121,8 @@ class HTTP1ConnectionParameters:
         # None means none (max_body_size then falls back to the stream's).
         self.chunk_size = chunk_size if chunk_size else _DEFAULT_SIZE
         self.max_header_size = max_header_size if max_header_size else _DEFAULT_SIZE
-        self.max_body_size, self.header_timeout, self.body_timeout = (
-            max_body_size,
-            header_timeout,
-            body_timeout,
-        )
+        self.max_body_size, self.body_timeout = max_body_size, body_timeout
+        self.header_timeout = header_timeout
         self.no_keep_alive, self.decompress = no_keep_alive, decompress
 
 
@@ -320,7 +318,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 waited = True
         if link is not None:
             # Let the IOLoop run once before the next head? (see
-            # Link.pace_before_head; a flush already gave the client that time.)
+            # Link.pauses_before_head; a flush already gave the client that time.)
             link.pause = not waited or (framing.kind is not Body.NONE and not flushed)
             if self._trace and self.stream is not None:
                 self._trace.verdict(exchange.close_reason)
@@ -353,13 +351,14 @@ class HTTP1Connection(httputil.HTTPConnection):
         if link is not None and link.closing is not None:
             # The previous exchange ended the connection.
             raise iostream.StreamClosedError()
-        if self._yield_if_buffered:
-            await self._stream_link().pace_before_head()
+        pacing = link if self._yield_if_buffered else None
+        if pacing is not None and pacing.pauses_before_head():
+            await NEXT_ITERATION
         reading: Future[bytes] = self.stream.read_until_regex(  # type: ignore[assignment]
             _HEAD_END, max_bytes=self.params.max_header_size
         )
-        if self._yield_if_buffered:
-            await self._stream_link().pace_back_to_back(reading.done())
+        if pacing is not None and pacing.pauses_after_streak(reading.done()):
+            await NEXT_ITERATION
         timeout = self.params.header_timeout
         if timeout is None or reading.done():
             return await reading
