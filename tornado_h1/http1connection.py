@@ -215,11 +215,31 @@ class HTTP1Connection(httputil.HTTPConnection):
             return False
 
     async def _read_exchange(self, delegate: httputil.HTTPMessageDelegate) -> bool:
+        # (One coroutine from here to the head read: an idle connection
+        # waits in as few frames as possible, each costing memory.)
         exchange = self._exchange
         try:
-            headers = await self._read_heads(delegate)
-            if headers is None:
-                return False
+            while True:
+                head = await self._read_head()
+                if head is None:  # the head did not come in time
+                    self.close()
+                    return False
+                start_line, headers = self._parse_head(head)
+                self._owes_close = True
+                try:
+                    pending = delegate.headers_received(start_line, headers)
+                    if pending is not None:
+                        await pending
+                except BaseException as e:
+                    guarded_failure(e)
+                    raise
+                if self.stream is None:  # the delegate called detach()
+                    self._owes_close = False
+                    return False
+                if not (self.is_client and exchange.is_interim(headers)):
+                    break
+                # Until the next head the delegate is between messages.
+                self._owes_close = False
             if exchange.owes_continue(headers):
                 self.stream.write(_wire.CONTINUE)
                 if self._trace:
@@ -246,6 +266,23 @@ class HTTP1Connection(httputil.HTTPConnection):
             if link is not None and not link.persistent:
                 link.cancel()
 
+    def _parse_head(self, head: bytes) -> tuple[_StartLine, httputil.HTTPHeaders]:
+        """Split and parse a head; the exchange takes note of it."""
+        start_text, headers = _wire.split_head(
+            head, unfold=self.is_client and _UNFOLD_RESPONSES
+        )
+        start_line: _StartLine
+        if self.is_client:
+            start_line = httputil.parse_response_start_line(start_text)
+            self._exchange.received_response(start_line)
+        else:
+            start_line = _wire.request_line(start_text)
+            self._exchange.received_request(start_line, headers)
+        if self._trace:
+            self._trace("head received: %d bytes, %s", len(head), start_text)
+            self._trace("delegate.headers_received")
+        return start_line, headers
+
     def _call(self, method: Callable[[], None]) -> None:
         """A delegate call under the one guard (see `guarded_failure`)."""
         if self._trace:
@@ -255,49 +292,6 @@ class HTTP1Connection(httputil.HTTPConnection):
         except BaseException as e:
             guarded_failure(e)
             raise
-
-    async def _read_heads(
-        self, delegate: httputil.HTTPMessageDelegate
-    ) -> Optional[httputil.HTTPHeaders]:
-        """Read heads until a final one has gone to the delegate (a client
-        skips interim 1xx responses). None if the head did not come in time
-        or the delegate detached the stream."""
-        exchange, trace = self._exchange, self._trace
-        while True:
-            head = await self._read_head()
-            if head is None:
-                self.close()
-                return None
-            start_text, headers = _wire.split_head(
-                head, unfold=self.is_client and _UNFOLD_RESPONSES
-            )
-            start_line: _StartLine
-            if self.is_client:
-                start_line = httputil.parse_response_start_line(start_text)
-                exchange.received_response(start_line)
-            else:
-                start_line = _wire.request_line(start_text)
-                exchange.received_request(start_line, headers)
-            if trace:
-                trace("head received: %d bytes, %s", len(head), start_text)
-                trace("delegate.headers_received")
-            self._owes_close = True
-            try:
-                pending = delegate.headers_received(start_line, headers)
-                if pending is not None:
-                    await pending
-            except BaseException as e:
-                guarded_failure(e)
-                raise
-            if self.stream is None:
-                # The delegate called detach(): the stream is not ours.
-                self._owes_close = False
-                return None
-            if not (self.is_client and exchange.is_interim(headers)):
-                return headers
-            # Until the next head, the delegate is between messages: a
-            # close now is reported by the exception alone.
-            self._owes_close = False
 
     async def _await_response(self, framing: _wire.Framing) -> bool:
         """After the message: wait until our response is out (server), then
