@@ -130,8 +130,9 @@ class Exchange:
         come (RFC 9110 §10.1.1): asked for, and not answered already."""
         return (
             not self.is_client
+            and "Expect" in headers
+            and headers["Expect"] == "100-continue"
             and self.outbound is not Outbound.DONE
-            and _wire.wants_continue(headers)
         )
 
     def framing(self, headers: HTTPHeaders, max_body_size: int) -> _wire.Framing:
@@ -141,8 +142,13 @@ class Exchange:
             framing = _wire.response_framing(
                 self.request_method, self.status, headers, max_body_size
             )
+        elif _wire.REQUEST_CONTROL_FIELDS.isdisjoint(headers):
+            # No field that delimits a body (most GETs): step 7 at once.
+            return _wire.NO_REQUEST_BODY
         else:
-            framing = _wire.request_framing(headers, max_body_size)
+            framing = _wire.body_framing(
+                headers, is_client=False, status=0, max_body_size=max_body_size
+            )
         if framing.kind is not _wire.Body.NONE:
             self.inbound = advance_in(self.inbound, InEvent.HEAD)
         return framing

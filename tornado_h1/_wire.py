@@ -346,15 +346,6 @@ _UNTIL_CLOSE = Framing(Body.UNTIL_CLOSE, 0, 8)
 _EMPTY_BY_LENGTH = Framing(Body.NONE, 0, 6)
 
 
-def request_framing(headers: HTTPHeaders, max_body_size: int) -> Framing:
-    """RFC 9112 §6.3 for a request: steps 3 to 7 (steps 1, 2 and 8 concern
-    responses only)."""
-    if is_plain_request(headers):
-        # None of the fields that delimit a body: step 7, decided at once.
-        return NO_REQUEST_BODY
-    return body_framing(headers, is_client=False, status=0, max_body_size=max_body_size)
-
-
 def response_framing(
     request_method: str | None, status: int, headers: HTTPHeaders, max_body_size: int
 ) -> Framing:
@@ -422,12 +413,6 @@ def _content_length(headers: HTTPHeaders, max_body_size: int) -> int | None:
     if length > max_body_size:
         raise HTTPInputError("Content-Length too long")
     return length
-
-
-def wants_continue(headers: HTTPHeaders) -> bool:
-    """Whether a request asks for ``100 Continue`` before its body (RFC 9110
-    §10.1.1). Only the exact token, as upstream."""
-    return "Expect" in headers and headers["Expect"] == "100-continue"
 
 
 # ---------------------------------------------------------------------------

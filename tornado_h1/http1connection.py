@@ -492,7 +492,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         if chunk and not self.stream.closed():
             data += self._frame(chunk, False)
         link = self._link
-        writer = link.writer_for_response() if link is not None else None
+        writer = None if link is None else link.writer or link.writer_for_response()
         if writer is not None and writer.may_hold(len(data)):
             if not writer.can_take(len(data)):
                 writer.flush()  # (responses to a pipelining client add up)
