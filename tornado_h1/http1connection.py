@@ -85,7 +85,6 @@ CR_OR_LF_RE = _abnf.cr_or_lf
 DIGITS = re.compile("[%s]+" % "0-9")
 HEXDIGITS = re.compile("[%s]+" % "0-9a-fA-F")
 
-_COALESCE_CHUNKS = _versions.CURRENT.coalesce_chunks
 _DEFAULT_SIZE = 1 << 16  # 64 KiB
 _UNFOLD_RESPONSES = _versions.CURRENT.unfold_responses
 # IOStream compiles patterns itself, and hands a compiled one back as is.
