@@ -260,24 +260,18 @@ class WriteBehind:
         in the flush itself if the stream takes them at once."""
         self._after.append(callback)
 
-    async def wait_for_flush(self, closing: bool) -> bool:
-        """After a response held whole: wait for its flush before the
-        serving loop reads on (returns True), as for any response. No close
-        callback is registered: the application has finished. A pipelining
-        client's next request is already here: it is served at once, and its
-        response joins this one in the same flush (returns False), but never
-        while an earlier flush is still being written, so that a client that
-        does not read holds up its own requests."""
+    def flush_to_wait(self, closing: bool) -> Optional[Future[None]]:
+        """After a response held whole: the flush the serving loop waits
+        for before it reads on, as for any response. No close callback is
+        registered: the application has finished. A pipelining client's
+        next request is already here: it is served at once (None), and its
+        response joins this one in the same flush, but never while an
+        earlier flush is still being written, so that a client that does
+        not read holds up its own requests."""
         stream = self.stream
         if closing or stream.writing() or not _tornado.holds_data(stream):
-            assert self.future is not None
-            await self.future
-            return True
-        return False
-
-    def write_now(self, data: bytes) -> Future[None]:
-        """Write through the stream class's own write (no flush check)."""
-        return self._write(self.stream, data)
+            return self.future
+        return None
 
     def flush(self) -> None:
         """Hand the held bytes to the stream now."""

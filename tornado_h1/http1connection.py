@@ -173,11 +173,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         self.params = params
         # Copied, like the limits below, so that one exchange can differ.
         self.no_keep_alive = params.no_keep_alive
-        self._max_body_size: int = (
-            params.max_body_size
-            if params.max_body_size is not None
-            else stream.max_buffer_size
-        )
+        limit = params.max_body_size
+        self._max_body_size: int = stream.max_buffer_size if limit is None else limit
         self._body_timeout: Optional[float] = params.body_timeout
         self._exchange = Exchange(is_client, params.no_keep_alive)
         if is_client:
@@ -253,7 +250,10 @@ class HTTP1Connection(httputil.HTTPConnection):
             if exchange.delivers_body():
                 self._call(delegate.finish)
                 self._owes_close = False
-            return await self._await_response(framing)
+            wait, held = self._response_wait()
+            if wait is not None:
+                await wait
+            return self._settle(framing, wait is not None, held and wait is not None)
         except httputil.HTTPInputError as e:
             await self._refuse(e)
             return False
@@ -292,23 +292,28 @@ class HTTP1Connection(httputil.HTTPConnection):
             guarded_failure(e)
             raise
 
-    async def _await_response(self, framing: _wire.Framing) -> bool:
-        """After the message: wait until our response is out (server), then
-        settle the connection's fate as the exchange decided it."""
-        exchange, link, stream = self._exchange, self._link, self.stream
-        waited = flushed = False
-        if not self._is_over and stream is not None:
-            writer = link.writer if link is not None else None
-            if writer and writer.holding and exchange.outbound is Outbound.DONE:
-                # Held whole for the next flush (see _writebehind).
-                closing = exchange.close_reason is not None
-                waited = flushed = await writer.wait_for_flush(closing)
-            elif not stream.closed():
-                stream.set_close_callback(self._on_connection_close)
-                if self._over is None:
-                    self._over = future_on(stream)
-                await self._over
-                waited = True
+    def _response_wait(self) -> tuple[Optional[Future[None]], bool]:
+        """After the message: what to await before the next head, and
+        whether it is the flush of a response held whole (see
+        _writebehind). A server waits until its response is out; meanwhile
+        a close goes to the application's close callback."""
+        stream, link = self.stream, self._link
+        if self._is_over or stream is None:
+            return None, False
+        writer = link.writer if link is not None else None
+        if writer and writer.holding and self._exchange.outbound is Outbound.DONE:
+            closing = self._exchange.close_reason is not None
+            return writer.flush_to_wait(closing), True
+        if stream.closed():
+            return None, False
+        stream.set_close_callback(self._on_connection_close)
+        if self._over is None:
+            self._over = future_on(stream)
+        return self._over, False
+
+    def _settle(self, framing: _wire.Framing, waited: bool, flushed: bool) -> bool:
+        """Settle the connection's fate as the exchange decided it."""
+        exchange, link = self._exchange, self._link
         if link is not None:
             # Let the IOLoop run once before the next head? (see
             # Link.pauses_before_head; a flush already gave the client that time.)
@@ -345,12 +350,17 @@ class HTTP1Connection(httputil.HTTPConnection):
             # The previous exchange ended the connection.
             raise iostream.StreamClosedError()
         pacing = link if self._yield_if_buffered else None
-        if pacing is not None and pacing.pauses_before_head():
+        if pacing is not None and pacing.pause and pacing.pauses_before_head():
             await NEXT_ITERATION
         reading: Future[bytes] = self.stream.read_until_regex(  # type: ignore[assignment]
             _HEAD_END, max_bytes=self.params.max_header_size
         )
-        if pacing is not None and pacing.pauses_after_streak(reading.done()):
+        buffered = reading.done()
+        if (
+            pacing
+            and (buffered or pacing.streak)
+            and pacing.pauses_after_streak(buffered)
+        ):
             await NEXT_ITERATION
         timeout = self.params.header_timeout
         if timeout is None or reading.done():
@@ -596,11 +606,8 @@ class HTTP1ServerConnection:
         :arg context: passed on to each `HTTP1Connection` as its
             ``context``.
         """
-        self.stream = stream
-        if params is None:
-            params = HTTP1ConnectionParameters()
-        self.params = params
-        self.context = context
+        self.stream, self.context = stream, context
+        self.params = params if params is not None else HTTP1ConnectionParameters()
         self._serving: Optional[Future[None]] = None
 
     async def close(self) -> None:
