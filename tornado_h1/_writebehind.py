@@ -269,7 +269,7 @@ class WriteBehind:
         earlier flush is still being written, so that a client that does
         not read holds up its own requests."""
         stream = self.stream
-        if closing or stream.writing() or not _tornado.holds_data(stream):
+        if not _tornado.holds_data(stream) or stream.writing() or closing:
             return self.future
         return None
 
