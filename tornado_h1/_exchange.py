@@ -137,20 +137,20 @@ class Exchange:
 
     def framing(self, headers: HTTPHeaders, max_body_size: int) -> _wire.Framing:
         """How the body of the message just read ends (RFC 9112 §6.3); moves
-        to reading it if there is one."""
+        on to reading it, or, if there is none, to the message's end."""
         if self.is_client:
             framing = _wire.response_framing(
                 self.request_method, self.status, headers, max_body_size
             )
         elif _wire.REQUEST_CONTROL_FIELDS.isdisjoint(headers):
             # No field that delimits a body (most GETs): step 7 at once.
-            return _wire.NO_REQUEST_BODY
+            framing = _wire.NO_REQUEST_BODY
         else:
             framing = _wire.body_framing(
                 headers, is_client=False, status=0, max_body_size=max_body_size
             )
-        if framing.kind is not _wire.Body.NONE:
-            self.inbound = advance_in(self.inbound, InEvent.HEAD)
+        event = InEvent.END if framing.kind is _wire.Body.NONE else InEvent.HEAD
+        self.inbound = advance_in(self.inbound, event)
         return framing
 
     def delivers_body(self) -> bool:

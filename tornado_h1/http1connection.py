@@ -246,7 +246,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             if framing.kind is not Body.NONE:
                 if not await read_body(self, framing, delegate):
                     return False
-            exchange.end_message()
+                exchange.end_message()
             if exchange.delivers_body():
                 self._call(delegate.finish)
                 self._owes_close = False
