@@ -6,15 +6,18 @@ these functions what they mean, and writes what they produce. That makes
 every rule testable with plain values:
 
 * :func:`split_head` turns a received head into a start line and fields;
-* :func:`keeps_alive` decides whether a request allows a next one;
-* :func:`is_plain_request` spots the requests (most GETs) that need none
-  of the framing decisions;
-* :func:`body_framing` applies RFC 9112 §6.3 to decide how the body ends;
+* :func:`close_reason` says why a request allows no next one (or None);
+* :data:`REQUEST_CONTROL_FIELDS` are the fields without which a request
+  (most GETs) needs none of the framing decisions;
+* :func:`response_framing` and :func:`body_framing` apply RFC 9112 §6.3 to
+  decide how the body ends;
 * :func:`is_chunked` reads Transfer-Encoding;
 * :func:`parse_decimal` / :func:`parse_hex` read lengths;
 * :func:`response_chunked` / :func:`request_chunked` decide how what we
   send is delimited, and :func:`encode_head` / :func:`frame_chunk` build
   it.
+
+:class:`tornado_h1._exchange.Exchange` applies these to one exchange.
 
 Error messages are the ones upstream Tornado uses, since applications and
 Tornado's own tests match them in logs.
@@ -307,13 +310,6 @@ def asks_keep_alive(headers: HTTPHeaders) -> bool:
 REQUEST_CONTROL_FIELDS = frozenset(
     ("Connection", "Content-Length", "Transfer-Encoding", "Expect")
 )
-
-
-def is_plain_request(headers: HTTPHeaders) -> bool:
-    """Whether a request carries none of `REQUEST_CONTROL_FIELDS` (most
-    GETs): then it has no body and asks for no interim response, and one
-    set operation answers what would otherwise take four lookups."""
-    return REQUEST_CONTROL_FIELDS.isdisjoint(headers)
 
 
 class Body(enum.Enum):
