@@ -22,7 +22,7 @@ BACK_TO_BACK = 8
 
 
 class NextIteration:
-    """``await _NEXT_ITERATION`` lets the IOLoop run once: the one way the
+    """``await NEXT_ITERATION`` lets the IOLoop run once: the one way the
     driver yields (``asyncio.sleep(0)`` without its two coroutine frames)."""
 
     __slots__ = ()
@@ -42,7 +42,7 @@ def is_done(future: Awaitable[Any]) -> bool:
 
 class Link:
     """What outlives one exchange on a connection: the one lazy timer, the
-    write side, the pacing of the serving loop, and the trace.
+    write side, and the pacing of the serving loop.
 
     Arming the timer only records a deadline; the IOLoop timeout is
     scheduled once and, when it fires early (its deadline was replaced by a
@@ -177,7 +177,7 @@ def wake(waiter: Future[None], task: Future[Any]) -> None:
 def future_on(stream: iostream.IOStream) -> Future[None]:
     """A future of the stream's event loop (``Future()`` would look the
     loop up, which on Python 3.11 costs a ``getpid`` system call)."""
-    loop = getattr(stream.io_loop, "asyncio_loop", None)
+    loop = _writebehind.loop_of(stream)
     if loop is None:
         return Future()
     return cast("Future[None]", loop.create_future())

@@ -182,8 +182,6 @@ def join_repeats(headers: HTTPHeaders, repeated: set[str]) -> None:
 # -- where Tornado's server and client make their connections -------------------
 
 
-#: Probe: HTTPServer builds a connection's context with _HTTPRequestContext
-#: and tracks connections in ``_connections``.
 def _server_hook_probe() -> bool:
     initialize = getattr(httpserver.HTTPServer, "initialize", None)
     code = getattr(initialize, "__code__", None)
@@ -194,6 +192,8 @@ def _server_hook_probe() -> bool:
     )
 
 
+#: Probe: HTTPServer builds a connection's context with _HTTPRequestContext
+#: and tracks connections in ``_connections``.
 HAS_SERVER_HOOK = _server_hook_probe()
 
 

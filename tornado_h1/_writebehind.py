@@ -19,8 +19,9 @@ How
 While the event loop is *busy* (see `FlushQueue`: an iteration has written
 two responses or more), a server connection that writes a response head of
 at most `HOLD_LIMIT` bytes does not pass it to the IOStream at once.
-`HeldWrites` keeps the bytes (with anything else the response writes in
-the same step, up to the same limit), and the event loop's `FlushQueue`
+The connection's `WriteBehind` keeps the bytes (with anything else the
+response writes in the same step, up to the same limit), and the event
+loop's `FlushQueue`
 hands everything held to the streams in one callback, scheduled with
 ``call_soon``: it runs at the start of the next iteration, before any of
 the connections reads again. A lone client is answered at once, as before:
@@ -163,14 +164,16 @@ _queues: weakref.WeakKeyDictionary[AbstractEventLoop, FlushQueue] = (
 )
 
 
-def _loop_of(stream: iostream.IOStream) -> Optional[AbstractEventLoop]:
+def loop_of(stream: iostream.IOStream) -> Optional[AbstractEventLoop]:
+    """The asyncio loop under ``stream``'s IOLoop (None for an IOLoop
+    without one)."""
     return getattr(stream.io_loop, "asyncio_loop", None)
 
 
 def queue_for(stream: iostream.IOStream) -> Optional[FlushQueue]:
     """The `FlushQueue` of ``stream``'s event loop, or None if the stream's
     IOLoop has no asyncio loop to schedule the flush on."""
-    loop = _loop_of(stream)
+    loop = loop_of(stream)
     if loop is None:
         return None
     queue = _queues.get(loop)
@@ -308,18 +311,18 @@ class WriteBehind:
                 written.add_done_callback(callback)
             written.add_done_callback(functools.partial(_resolve, future))
 
-    def close_after_flush(self, exc_info: object) -> None:
-        """The stream is being closed while bytes are held."""
-        if not exc_info:
-            self.flush()
-            return
-        # Closed for an error: nothing more can be sent. The stream closes
-        # first (by our caller), so that it records the error it was given.
+    def drop(self) -> None:
+        """Forget what is held: the stream is closing for an error, so
+        nothing more can be sent. (`release` then frees its waiters.)"""
         self._take()
+
+    def release(self) -> None:
+        """Resolve the future of bytes that were dropped."""
+        self._settle(None)
 
 
 def _holder(stream: iostream.IOStream) -> Optional[WriteBehind]:
-    loop = _loop_of(stream)
+    loop = loop_of(stream)
     queue = _queues.get(loop) if loop is not None else None
     return queue.holders.get(stream) if queue is not None else None
 
@@ -345,11 +348,16 @@ def stream_class_for(cls: type) -> type:
             writer = _holder(self)
             if writer is None:
                 base.close(self, exc_info)
-                return
-            writer.close_after_flush(exc_info)
-            base.close(self, exc_info)
-            if exc_info:
-                writer._settle(None)
+            elif not exc_info:
+                writer.flush()  # what is held goes out first
+                base.close(self, exc_info)
+            else:
+                # Closed for an error: the held bytes are dropped before the
+                # stream closes (so that it records the error it was given),
+                # and their waiters released after.
+                writer.drop()
+                base.close(self, exc_info)
+                writer.release()
 
         made = _stream_classes[cls] = type(
             cls.__name__ + "WithWriteBehind",
