@@ -5,6 +5,7 @@
 :func:`install` (undo with :func:`uninstall`, or scope it with
 ``with installed():``), or use the substitute classes :class:`HTTPServer`
 and :class:`SimpleAsyncHTTPClient` without patching anything.
+:class:`KeepAliveAsyncHTTPClient` is that client reusing connections.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 from tornado_h1._install import install, installed, is_installed, uninstall
 
 if TYPE_CHECKING:
+    from tornado_h1._keepalive import KeepAliveAsyncHTTPClient
     from tornado_h1._subclasses import HTTPServer, SimpleAsyncHTTPClient
     from tornado_h1.http1connection import (
         HTTP1Connection,
@@ -28,6 +30,7 @@ __all__ = [
     "HTTP1ConnectionParameters",
     "HTTP1ServerConnection",
     "HTTPServer",
+    "KeepAliveAsyncHTTPClient",
     "SimpleAsyncHTTPClient",
     "__version__",
     "install",
@@ -53,4 +56,8 @@ def __getattr__(name: str) -> object:
         from tornado_h1 import _subclasses
 
         return getattr(_subclasses, name)
+    if name == "KeepAliveAsyncHTTPClient":
+        from tornado_h1 import _keepalive
+
+        return _keepalive.KeepAliveAsyncHTTPClient
     raise AttributeError(f"module 'tornado_h1' has no attribute {name!r}")

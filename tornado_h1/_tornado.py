@@ -35,7 +35,7 @@ behave exactly as their parents (only not through tornado_h1).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from tornado import httpserver, httputil, iostream, simple_httpclient
 from tornado.httputil import HTTPHeaders
@@ -224,4 +224,88 @@ HAS_CLIENT_HOOK = (
 #: The class to subclass (``object`` when the probe fails; then unused).
 client_connection_base: Any = (
     simple_httpclient._HTTPConnection if HAS_CLIENT_HOOK else object
+)
+
+
+# -- the keep-alive client (tornado_h1._keepalive) -----------------------------
+#
+# KeepAliveAsyncHTTPClient's per-fetch class overrides these methods of
+# simple_httpclient._HTTPConnection and reads these of its attributes; the
+# probe checks that they are all there, with the parameters the overrides
+# expect. Without them the client fetches as SimpleAsyncHTTPClient does,
+# one connection per fetch (a tested fallback).
+
+#: The parameters of ``_HTTPConnection.__init__``, in order.
+FETCH_INIT_PARAMETERS = (
+    "self",
+    "client",
+    "request",
+    "release_callback",
+    "final_callback",
+    "max_buffer_size",
+    "tcp_client",
+    "max_header_size",
+    "max_body_size",
+)
+
+#: Overridden methods and their parameters.
+_FETCH_METHODS = {
+    "run": ("self",),
+    "_write_body": ("self", "start_read"),
+    "_handle_exception": ("self", "typ", "value", "tb"),
+    "_on_end_request": ("self",),
+    "_create_connection": ("self", "stream"),
+    "_remove_timeout": ("self",),
+    "headers_received": ("self", "first_line", "headers"),
+}
+
+#: Attributes read (set by ``__init__``).
+_FETCH_ATTRIBUTES = (
+    "final_callback",
+    "release_callback",
+    "start_time",
+    "start_wall_time",
+)
+
+
+def _parameters(function: Any) -> tuple[str, ...]:
+    code = getattr(function, "__code__", None)
+    return () if code is None else code.co_varnames[: code.co_argcount]
+
+
+def _keepalive_probe() -> bool:
+    fetch = getattr(simple_httpclient, "_HTTPConnection", None)
+    if fetch is None or not HAS_CLIENT_HOOK:
+        return False
+    if _parameters(fetch.__init__) != FETCH_INIT_PARAMETERS:
+        return False
+    for name, parameters in _FETCH_METHODS.items():
+        if _parameters(getattr(fetch, name, None)) != parameters:
+            return False
+    # run() connects through self.tcp_client.connect (the pool's door).
+    run_names = getattr(fetch.run, "__code__", None)
+    if run_names is None or not {"tcp_client", "connect"} <= set(run_names.co_names):
+        return False
+    return all(_init_assigns(fetch, name) for name in _FETCH_ATTRIBUTES)
+
+
+#: Probe: the per-fetch class can be made to reuse connections.
+HAS_KEEPALIVE_HOOKS = _keepalive_probe()
+
+
+def _buffer_empty_private(stream: iostream.IOStream) -> Optional[bool]:
+    size = getattr(stream, "_read_buffer_size", None)
+    return None if size is None else size == 0
+
+
+def _buffer_empty_unknown(stream: iostream.IOStream) -> Optional[bool]:
+    return None
+
+
+#: Whether the stream holds no received byte that nobody has read: True,
+#: False, or None where it cannot be told. The retry rule retries only on
+#: True (nothing of the response arrived); a pooled connection is dropped
+#: only on False. The stream keeps this count after it closes.
+buffer_is_empty: Callable[[iostream.IOStream], Optional[bool]] = (
+    _buffer_empty_private if HAS_READ_BUFFER_SIZE else _buffer_empty_unknown
 )
