@@ -1,8 +1,8 @@
 # tornado_h1 — everyday commands. Needs only python3 (3.11 preferred), pip, make.
 #
 #   make demo       run the demo server with tornado_h1 swapped in
-#   make test       ruff, mypy --strict, vermin, Tornado's own suite, the
-#                   matrix of Tornado releases, pytest
+#   make test       ruff, mypy --strict, vermin, the docs, Tornado's own
+#                   suite, the matrix of Tornado releases, pytest
 #   make lint | typecheck | vermin | compat | matrix | pytest | docs
 #   make clean       remove build output and caches (keeps .venv)
 #   make distclean   clean, and remove .venv too
@@ -47,7 +47,7 @@ demo: $(STAMP_TEST)
 # The order matters: CI reads the last line of output, which must be
 # pytest's summary, so pytest runs last and prints its coverage table
 # (pytest-cov) before that line. .NOTPARALLEL keeps that order under -j.
-test: lint typecheck vermin compat matrix strict-modes pytest
+test: lint typecheck vermin docs compat matrix strict-modes pytest
 
 lint: $(STAMP_DEV)
 	@echo "== ruff"
@@ -86,11 +86,15 @@ pytest: $(STAMP_TEST)
 		--cov=tornado_h1 --cov-branch --cov-report=term-missing \
 		--cov-fail-under=$(COV_FAIL_UNDER)
 
+# -n: every cross-reference must resolve (Tornado's and Python's names are
+# resolved offline, by importing them: docs/_ext/offline_xrefs.py); -W: any
+# warning fails. Pages generated from the code are written by docs/conf.py.
 docs: $(STAMP_DEV)
-	$(BIN)/sphinx-build -W -b html docs docs/_build/html
+	@echo "== sphinx-build -n -W (the documentation)"
+	@$(BIN)/sphinx-build -n -W --keep-going -q -b html docs docs/_build/html
 
 clean:
-	rm -rf build dist *.egg-info docs/_build htmlcov .coverage .coverage.* \
+	rm -rf build dist *.egg-info docs/_build docs/reference docs/_generated htmlcov .coverage .coverage.* \
 		.mypy_cache .ruff_cache .pytest_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune \
 		-exec rm -rf {} +

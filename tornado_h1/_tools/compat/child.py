@@ -1,9 +1,10 @@
 """The child of ``python -m tornado_h1.compat``: runs inside the fresh
 interpreter that runs Tornado's suite, and writes the report.
 
-The parent (:mod:`.runner`) loads this file by its path, without importing
-the tornado_h1 package (see ``runner._BOOTSTRAP``): so it imports nothing
-but the standard library at the top, and nothing from its own package. The
+The parent (:mod:`tornado_h1._tools.compat.runner`) loads this file by its
+path, without importing the tornado_h1 package (see
+``runner._BOOTSTRAP``): so it imports nothing but the standard library at
+the top, and nothing from its own package. The
 names the parent and the verdict share with it (the environment variables,
 the outcomes, the report format) are defined here.
 """
