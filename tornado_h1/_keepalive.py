@@ -584,6 +584,10 @@ class _KeepAliveFetch(_tornado.client_connection_base):  # type: ignore[misc]
     def _on_end_request(self) -> None:
         # The parent closes the stream here; run() decides instead.
         self._response_ended = True
+        if not self._body_begun:
+            # An early final response: the request never ended, so the
+            # connection is done for (and the read waits for its end).
+            self.stream.close()
 
     def _create_connection(self, stream: iostream.IOStream) -> _h1.HTTP1Connection:
         if not self._checkout.reused:
