@@ -290,11 +290,12 @@ class ConnectionPool:
             return self._made(stream, None, origin_text, "not shared"), False
         deadline = None if timeout is None else self.io_loop.time() + timeout
         while True:
-            origin = self._origins.setdefault(key, _Origin())
             if not fresh:
-                connection = self._take(origin)
+                connection = self._take(key)
                 if connection is not None:
                     return connection, True
+            # (Looked up after _take, which may have forgotten the key.)
+            origin = self._origins.setdefault(key, _Origin())
             limit = self.max_per_origin
             if self.closed or limit is None or origin.open < limit:
                 break
@@ -335,10 +336,11 @@ class ConnectionPool:
                 f"Timeout while waiting for a connection to {origin_text}"
             ) from None
 
-    def _take(self, origin: _Origin) -> Optional[PooledConnection]:
+    def _take(self, key: PoolKey) -> Optional[PooledConnection]:
         """The most recently used idle connection that is still usable."""
+        origin = self._origins.get(key)
         now = self.io_loop.time()
-        while origin.idle:
+        while origin is not None and origin.idle:
             connection, _ = origin.idle.popitem()
             del self._idle[connection]
             stream = connection.stream
@@ -350,6 +352,7 @@ class ConnectionPool:
                 return connection
             _note("p%d dropped: %s", connection.number, problem)
             self._close(connection)
+            origin = self._origins.get(key)
         return None
 
     def give_back(self, connection: PooledConnection, refusal: Optional[str]) -> None:
