@@ -290,3 +290,17 @@ def check_server(port: int, scenario: Scenario, workload: Workload) -> None:
             f"{scenario.id}: the server answered {status} {body[:60]!r}, "
             f"expected 200 {expected!r}"
         )
+
+
+def server_connections(port: int) -> int:
+    """How many connections the canned responder of client-keepalive has
+    accepted (this question's included)."""
+    with socket.create_connection((HOST, port), timeout=30) as sock:
+        sock.sendall(
+            f"GET /connections HTTP/1.1\r\nHost: {HOST}\r\n"
+            "Connection: close\r\n\r\n".encode("latin-1")
+        )
+        status, body = _recv_response(sock, bytearray())
+    if status != 200 or not body.isdigit():
+        raise BenchError(f"the canned responder answered {status} {body[:60]!r}")
+    return int(body)

@@ -402,6 +402,132 @@ async def _client_run(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# -- the keep-alive client scenario: a canned responder and the clients
+
+#: The path at which the canned responder tells how many connections it
+#: accepted.
+CONNECTIONS_PATH = "/connections"
+
+
+class _CannedResponder(asyncio.Protocol):
+    """Answers every request head with the same small response, as fast as
+    asyncio can: the server of client-keepalive, so that the client's own
+    cost dominates. ``GET /connections`` answers the count of connections
+    accepted. ``Connection: close`` in a request is honoured."""
+
+    accepted = 0
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.transport: Optional[asyncio.Transport] = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        _CannedResponder.accepted += 1
+        self.transport = cast(asyncio.Transport, transport)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        self.buffer += data
+        while True:
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            head, self.buffer = self.buffer[:end].lower(), self.buffer[end + 4 :]
+            self.transport.write(_canned_reply(head))
+            if b"\r\nconnection: close" in head:
+                self.transport.close()
+                return
+
+
+def _canned_reply(head: bytes) -> bytes:
+    if not head.startswith(f"get {CONNECTIONS_PATH} ".encode()):
+        return _CEILING_REPLY
+    body = str(_CannedResponder.accepted).encode()
+    return b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def _canned_main(config: dict[str, Any]) -> int:
+    asyncio.run(_canned_serve())
+    return 0
+
+
+async def _canned_serve() -> None:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    _watch_stdin(loop, stop.set)
+    server = await loop.create_server(_CannedResponder, HOST, 0, backlog=4096)
+    port = server.sockets[0].getsockname()[1]
+    print("READY " + json.dumps({"port": port, "pid": os.getpid()}), flush=True)
+    await stop.wait()
+    server.close()
+
+
+def _keepalive_client_main(config: dict[str, Any]) -> int:
+    print(json.dumps(asyncio.run(_keepalive_client_run(config))), flush=True)
+    return 0
+
+
+def _bench_client(keepalive: bool) -> Any:
+    """Upstream's SimpleAsyncHTTPClient (with Tornado's own HTTP/1 layer:
+    nothing is installed) or KeepAliveAsyncHTTPClient, resolving nothing."""
+    from tornado import simple_httpclient
+    from tornado.netutil import Resolver
+
+    class LiteralResolver(Resolver):
+        async def resolve(
+            self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
+        ) -> list[tuple[int, Any]]:
+            return [(socket.AF_INET, (host, port))]
+
+    cls: type[simple_httpclient.SimpleAsyncHTTPClient]
+    cls = simple_httpclient.SimpleAsyncHTTPClient
+    if keepalive:
+        import tornado_h1
+
+        cls = tornado_h1.KeepAliveAsyncHTTPClient
+    return cls(force_instance=True, resolver=LiteralResolver())
+
+
+async def _keepalive_client_run(config: dict[str, Any]) -> dict[str, Any]:
+    """Sequential fetches for ``duration`` seconds (after ``warmup``), or
+    exactly ``count`` of them."""
+    client = _bench_client(config["client"] == "keepalive")
+    url = f"http://{HOST}:{int(config['port'])}/"
+    errors = 0
+    warm_until = time.perf_counter() + float(config.get("warmup", 0))
+    while time.perf_counter() < warm_until:
+        await client.fetch(url, raise_error=False)
+    count = config.get("count")
+    latencies: list[float] = []
+    cpu_begun = time.process_time()
+    begun = now = time.perf_counter()
+    deadline = begun + float(config.get("duration", 0))
+    while len(latencies) < count if count else now < deadline:
+        response = await client.fetch(url, raise_error=False)
+        if response.code != 200 or response.body != _BODY:
+            errors += 1
+        after = time.perf_counter()
+        latencies.append(after - now)
+        now = after
+    cpu = time.process_time() - cpu_begun
+    client.close()
+    ordered = sorted(latencies)
+    return {
+        "requests": len(latencies),
+        "seconds": now - begun,
+        "cpu_s": cpu,
+        "errors": errors,
+        "p50_ms": (percentile(ordered, 50) or 0.0) * 1000,
+        "p99_ms": (percentile(ordered, 99) or 0.0) * 1000,
+        "client_class": type(client).__name__,
+    }
+
+
 # -- idle connections
 
 
@@ -473,5 +599,7 @@ _ROLES: dict[str, Callable[[dict[str, Any]], int]] = {
     "_load": _load_main,
     "_upload": _upload_main,
     "_client": _client_main,
+    "_canned": _canned_main,
+    "_keepalive_client": _keepalive_client_main,
     "_idle": _idle_main,
 }

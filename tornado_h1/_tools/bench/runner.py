@@ -28,11 +28,13 @@ from tornado_h1._tools.bench.procs import (
     _raise_nofile,
     _reaped_children_cpu,
     check_server,
+    server_connections,
 )
 from tornado_h1._tools.bench.report import _fmt
 from tornado_h1._tools.bench.scenarios import (
     _MB,
     CEILING,
+    COUNTED_FETCHES,
     HOST,
     PROG,
     SCHEMA,
@@ -42,7 +44,7 @@ from tornado_h1._tools.bench.scenarios import (
     Variant,
     Workload,
 )
-from tornado_h1._tools.bench.stats import make_row, per_field_row
+from tornado_h1._tools.bench.stats import _median, make_row, per_field_row
 
 # ---------------------------------------------------------------- running
 
@@ -245,6 +247,8 @@ class Runner:
             return self._run_load(scenario)
         if scenario.kind == "client":
             return self._run_client(scenario)
+        if scenario.kind == "keepalive":
+            return self._run_keepalive(scenario)
         return self._run_idle(scenario)
 
     def _order(self, sides: Sequence[str], round_no: int) -> list[str]:
@@ -261,6 +265,8 @@ class Runner:
         bits = [f"{variant.id}: {what} {side:<10} {_fmt(s['value'])} {scenario.metric}"]
         if s.get("p50_ms") is not None:
             bits.append(f"p50 {_fmt(s['p50_ms'])} ms p99 {_fmt(s.get('p99_ms'))} ms")
+        if s.get("client_cpu_us_per_fetch") is not None:
+            bits.append(f"client CPU {_fmt(s['client_cpu_us_per_fetch'])} us/fetch")
         if s.get("server_cpu_pct") is not None and scenario.kind != "client":
             bits.append(f"server CPU {s['server_cpu_pct']:.0f}%")
         if s.get("other_load_cpus") is not None:
@@ -360,6 +366,74 @@ class Runner:
             self.stop_server(server)
         return [make_row(scenario, variant, samples, "SimpleAsyncHTTPClient")]
 
+    def _start_canned(self) -> Server:
+        """The canned asyncio responder of client-keepalive."""
+        log = self._log_path("client-keepalive-server")
+        with open(log, "wb") as err:
+            proc = self.children.spawn(_child_cmd("_canned", {}), stderr=err)
+        try:
+            line = LineReader(proc, "the canned responder").line(timeout=60)
+        except BenchError as exc:
+            raise BenchError(f"{exc}: {_tail(log)}") from None
+        if not line.startswith("READY "):
+            raise BenchError(f"canned responder: unexpected {line!r}: {_tail(log)}")
+        info = json.loads(line[6:])
+        return Server("canned", proc, int(info["port"]), proc.pid, log, None)
+
+    def _keepalive_fetches(
+        self, server: Server, side: str, config: dict[str, Any]
+    ) -> dict[str, Any]:
+        """One run of the client process of ``side`` (its sample)."""
+        client = "keepalive" if side == "tornado_h1" else "simple"
+        config = {"port": server.port, "client": client, **config}
+        seconds = float(config.get("duration", 0)) + float(config.get("warmup", 0))
+        out, _ = self.children.run(
+            _child_cmd("_keepalive_client", config), seconds + 120, "the client"
+        )
+        return _keepalive_sample(_last_json(out, "the client"), side)
+
+    def _run_keepalive(self, scenario: Scenario) -> list[dict[str, Any]]:
+        settings = self.settings
+        variant = scenario.variants[0]
+        samples: dict[str, list[dict[str, Any]]] = {side: [] for side in scenario.sides}
+        server = self._start_canned()
+        try:
+            check_server(server.port, scenario, variant.workload)
+            plan = [("warm-up", settings.warmup)] if settings.warmup > 0 else []
+            plan += [
+                (f"round {n + 1}/{settings.rounds}", settings.duration)
+                for n in range(settings.rounds)
+            ]
+            for number, (what, seconds) in enumerate(plan):
+                round_no = number - (1 if settings.warmup > 0 else 0)
+                for side in self._order(scenario.sides, max(round_no, 0)):
+                    config = {"duration": seconds, "warmup": settings.client_warmup}
+                    s = self._keepalive_fetches(server, side, config)
+                    self._report(scenario, variant, what, side, s)
+                    if what != "warm-up":
+                        samples[side].append(s)
+            opened = {
+                side: self._connections_for(server, side) for side in scenario.sides
+            }
+        finally:
+            self.stop_server(server)
+        row = make_row(scenario, variant, samples, "sequential fetches")
+        _keepalive_notes(row, opened)
+        return [row]
+
+    def _connections_for(self, server: Server, side: str) -> int:
+        """Connections the canned responder accepted while ``side``'s
+        client made COUNTED_FETCHES sequential fetches."""
+        before = server_connections(server.port)
+        s = self._keepalive_fetches(server, side, {"count": COUNTED_FETCHES})
+        # (Each question is a connection of its own: the first is counted.)
+        opened = server_connections(server.port) - before - 1
+        self.progress(
+            f"client-keepalive: {side} opened {opened} connections for "
+            f"{s['requests']:,} sequential fetches"
+        )
+        return opened
+
     def _run_idle(self, scenario: Scenario) -> list[dict[str, Any]]:
         settings = self.settings
         variant = scenario.variants[0]
@@ -452,6 +526,50 @@ def _client_sample(
     if cpu_before is not None and cpu_after is not None and requests:
         sample["server_cpu_us_per_req"] = (cpu_after - cpu_before) / requests * 1e6
     return sample
+
+
+def _keepalive_sample(result: dict[str, Any], side: str) -> dict[str, Any]:
+    expected = (
+        "KeepAliveAsyncHTTPClient" if side == "tornado_h1" else "SimpleAsyncHTTPClient"
+    )
+    if result.get("client_class") != expected:
+        raise BenchError(f"the client ran {result.get('client_class')}, not {expected}")
+    requests, seconds = int(result["requests"]), float(result["seconds"])
+    return {
+        "value": requests / seconds if seconds else 0.0,
+        "requests": requests,
+        "seconds": seconds,
+        "client_cpu_s": result["cpu_s"],
+        "client_cpu_us_per_fetch": result["cpu_s"] / requests * 1e6
+        if requests
+        else None,
+        "p50_ms": result.get("p50_ms"),
+        "p99_ms": result.get("p99_ms"),
+        "errors": int(result.get("errors", 0)),
+    }
+
+
+def _keepalive_notes(row: dict[str, Any], opened: dict[str, int]) -> None:
+    """Client CPU per fetch and connections opened, in the row and its notes
+    (the table's CPU columns are the server's)."""
+    cpu = {
+        side: _median([s.get("client_cpu_us_per_fetch") for s in summary["samples"]])
+        for side, summary in row["sides"].items()
+    }
+    row["client_cpu_us_per_fetch"] = cpu
+    row["connections_opened"] = {"fetches": COUNTED_FETCHES, **opened}
+    upstream, ours = cpu.get("upstream"), cpu.get("tornado_h1")
+    if upstream and ours:
+        row["notes"].append(
+            f"client-keepalive: client CPU per fetch: SimpleAsyncHTTPClient "
+            f"{_fmt(upstream)} us, KeepAliveAsyncHTTPClient {_fmt(ours)} us "
+            f"(ratio {ours / upstream:.2f})"
+        )
+    row["notes"].append(
+        f"client-keepalive: connections opened for {COUNTED_FETCHES:,} sequential "
+        f"fetches: SimpleAsyncHTTPClient {opened.get('upstream')}, "
+        f"KeepAliveAsyncHTTPClient {opened.get('tornado_h1')}"
+    )
 
 
 def _tail(path: Path, lines: int = 8) -> str:

@@ -30,6 +30,9 @@ _CEILING_REPLY = (
 #: (Some kernel work for loopback traffic is charged to no process: a quiet
 #: machine shows up to about 0.25.)
 _NOISY = 0.5
+#: Sequential fetches whose new connections the client-keepalive scenario
+#: counts on the server.
+COUNTED_FETCHES = 1000
 _MB = 1_000_000
 _KIB = 1024
 _MIB = 1024 * 1024
@@ -81,8 +84,8 @@ class Scenario:
 
     group: str  # the name --scenarios selects it by
     id: str
-    kind: str  # "http", "chunked", "client" or "idle"
-    server: str  # "raw" or "web"
+    kind: str  # "http", "chunked", "client", "keepalive" or "idle"
+    server: str  # "raw", "web" or "canned"
     title: str
     variants: tuple[Variant, ...]
     sides: tuple[str, ...] = SIDES
@@ -100,6 +103,7 @@ _METRICS = {
     "http": ("req/s", True),
     "chunked": ("MB/s", True),
     "client": ("client CPU us/req", False),
+    "keepalive": ("fetches/s", True),
     "idle": ("RSS KiB/conn", False),
 }
 
@@ -163,6 +167,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         "raw",
         "SimpleAsyncHTTPClient sequential fetches (tornado_h1 in the client)",
         (Variant("client"),),
+    ),
+    Scenario(
+        "client-keepalive",
+        "client-keepalive",
+        "keepalive",
+        "canned",
+        "sequential fetches from a canned asyncio responder: "
+        "SimpleAsyncHTTPClient (upstream) / KeepAliveAsyncHTTPClient (tornado_h1)",
+        (Variant("client-keepalive"),),
     ),
     Scenario(
         "idle",
