@@ -27,6 +27,7 @@ from typing import Any, Optional
 
 import pytest
 import tornado
+import tornado.httpclient
 import tornado.testing
 import tornado.websocket
 
@@ -169,6 +170,7 @@ def test_serve_demo_over_real_sockets(start_server: Any) -> None:
         f"  curl -T some-file http://{host}/upload\n"
         f"  curl -N http://{host}/chunked\n"
         f"  a WebSocket client on ws://{host}/ws\n"
+        "  or open this page in a browser: it shows its own trace\n"
     )
 
     payload = b"echo \x00\xff me\r\n" * 1000
@@ -287,11 +289,28 @@ APP_MODULE = """
         app = tornado.web.Application([("/", Hello)], label="dotted")
 
 
+    class Swap(tornado.web.RequestHandler):
+        def get(self):
+            conn = self.request.connection
+            self.write(f"{type(conn) is tornado_h1.HTTP1Connection} {type(conn)!r}")
+
+
+    swap_app = tornado.web.Application([("/", Swap)])
+
+
     not_an_app = 42
 
 
     def bad_factory():
         return "not an app"
+
+
+    def needs_settings(debug, port=1):
+        return tornado.web.Application([("/", Hello)], label="settings")
+
+
+    def raises_type_error():
+        return tornado.web.Application(42)
 """
 
 
@@ -350,6 +369,17 @@ def test_console_script_finds_apps_in_the_current_directory(
             "h1_cli_app:bad_factory",
             "h1_cli_app:bad_factory() returned type str, not an Application",
         ),
+        (
+            "h1_cli_app:needs_settings",
+            "h1_cli_app:needs_settings needs arguments (debug, port=1); "
+            "give an Application or a factory that takes none",
+        ),
+        (
+            "h1_cli_app:Hello",
+            "h1_cli_app:Hello is a RequestHandler class, not an Application: "
+            "name an Application that routes to it, e.g. "
+            "tornado.web.Application([(r'/', Hello)])",
+        ),
     ],
 )
 def test_serve_bad_target(
@@ -365,6 +395,60 @@ def test_serve_bad_target(
     assert result.returncode == 2
     assert result.stderr == f"tornado-h1 serve: error: {message}\n"
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-1", "http"])
+def test_serve_refuses_a_port_outside_the_range(tmp_path: Path, port: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tornado_h1", "serve", "--port", port],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    last = result.stderr.splitlines()[-1]
+    assert last.startswith("tornado-h1 serve: error: argument --port: ")
+    assert ("outside 1-65535" in last) or ("not a port number" in last)
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_parse_port() -> None:
+    assert [cli.parse_port(text) for text in ("0", "1", "8888", "65535")] == [
+        0,
+        1,
+        8888,
+        65535,
+    ]
+    for text in ("65536", "-1", "99999", "x"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            cli.parse_port(text)
+
+
+def test_a_factory_that_fails_inside_shows_its_traceback(
+    tmp_path: Path, app_module: str
+) -> None:
+    # The factory takes no arguments; its own TypeError is the app's bug.
+    result = subprocess.run(
+        [sys.executable, "-m", "tornado_h1", "serve", "h1_cli_app:raises_type_error"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+
+
+def test_the_documented_swap_check_holds(start_server: Any, app_module: str) -> None:
+    """The banner's second line says how to check the swap; the check holds
+    while ``repr`` names upstream's module (which is why repr is no check)."""
+    server = start_server(f"{app_module}:swap_app", "--port", "0")
+    assert server.stdout().splitlines()[1] == cli.SWAP_CHECK
+    response, body = request(server, "GET", "/")
+    assert body == b"True <class 'tornado.http1connection.HTTP1Connection'>"
+    assert server.stop() == 0
 
 
 def test_serve_on_a_busy_port(tmp_path: Path) -> None:
@@ -400,6 +484,89 @@ def test_serve_module_with_missing_dependency_shows_traceback(
     assert result.returncode == 1
     assert "Traceback" in result.stderr
     assert "No module named 'h1_no_such_dependency'" in result.stderr
+
+
+# ------------------------------------------------------ the demo
+
+
+def test_demo_answers_head_wherever_get_works(start_server: Any) -> None:
+    server = start_server("--port", "0")
+    for path in ("/", "/chunked"):
+        got, got_body = request(server, "GET", path)
+        head, head_body = request(server, "HEAD", path)
+        assert (got.status, head.status) == (200, 200), path
+        assert head_body == b"" and got_body != b""
+        assert head.getheader("Content-Type") == got.getheader("Content-Type")
+    head, _ = request(server, "HEAD", "/")
+    assert head.getheader("Content-Length") == str(len(request(server, "GET", "/")[1]))
+    assert server.stop() == 0
+
+
+def test_demo_echo_takes_any_body(start_server: Any) -> None:
+    # curl -d sends application/x-www-form-urlencoded; the body is not a form.
+    server = start_server("--port", "0")
+    payload = bytes(range(256)) * 4
+    form = "application/x-www-form-urlencoded"
+    response, body = request(server, "POST", "/echo", payload, {"Content-Type": form})
+    assert (response.status, body) == (200, payload)
+    response, body = request(server, "POST", "/echo", b"a=1&b=%zz")
+    assert (response.status, body) == (200, b"a=1&b=%zz")
+    assert server.stop() == 0
+
+
+def test_demo_home_page_shows_the_trace_of_its_own_request(
+    start_server: Any,
+) -> None:
+    server = start_server("--port", "0")  # no --trace: the page has it anyway
+    conn = server.connection()
+    try:
+        pages = []
+        for _ in range(2):
+            conn.request("GET", "/", headers={"Accept": "text/html"})
+            response = conn.getresponse()
+            assert response.getheader("Content-Type") == "text/html; charset=UTF-8"
+            pages.append(response.read().decode())
+    finally:
+        conn.close()
+    trace = re.search(r'<pre id="trace">(.*?)</pre>', pages[1], re.S)
+    assert trace is not None
+    lines = trace.group(1).splitlines()
+    ids = {line.split("] ")[0] for line in lines}
+    assert len(ids) == 1  # one connection: this page's
+    text = "\n".join(line.split("] ", 1)[1] for line in lines)
+    # The first request's whole exchange, then this one's so far.
+    assert text.count("head received: ") == 2
+    assert "keep-alive: yes" in text
+    assert text.endswith(
+        "GET / HTTP/1.1\ndelegate.headers_received\n"
+        "body: none (RFC 9112 §6.3 step 7)\ndelegate.finish"
+    )
+    # The page links to what it describes and carries a WebSocket client.
+    page = pages[1]
+    for needle in ('href="/chunked"', 'action="/upload"', "new WebSocket(", '"/ws"'):
+        assert needle in page
+    assert server.stop() == 0
+    assert "head received" not in server.stderr()  # printed only with --trace
+
+
+def test_demo_page_without_a_trace_says_so() -> None:
+    async def scenario() -> str:
+        sock, port = tornado.testing.bind_unused_port()
+        server = tornado_h1.HTTPServer(demo.make_app())
+        server.add_sockets([sock])
+        client = tornado.httpclient.AsyncHTTPClient()
+        try:
+            response = await client.fetch(
+                f"http://127.0.0.1:{port}/", headers={"Accept": "text/html"}
+            )
+            return response.body.decode()
+        finally:
+            server.stop()
+            await server.close_all_connections()
+
+    assert "(no trace: serve with tornado-h1 serve to see one)" in asyncio.run(
+        scenario()
+    )
 
 
 # ------------------------------------------------------ the WebSocket

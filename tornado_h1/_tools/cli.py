@@ -52,6 +52,16 @@ _MODULES = {
 _SIZE_SUFFIXES = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}
 
 
+#: How to check, from a handler, that the swap is in effect; printed under
+#: the banner. (``repr(type(conn))`` is no test: while installed, our classes
+#: carry the name of the module they stand in for.)
+SWAP_CHECK = (
+    "check from a handler: type(self.request.connection) is "
+    "tornado_h1.HTTP1Connection (its repr says tornado.http1connection, "
+    "the module it replaces)"
+)
+
+
 class UsageError(Exception):
     """A mistake on the command line, reported without a traceback."""
 
@@ -99,6 +109,19 @@ def parse_seconds(text: str) -> float:
     return value
 
 
+def parse_port(text: str) -> int:
+    """A TCP port: 1-65535, or 0 to let the system pick one."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"port {value} is outside 1-65535 (0 picks a free one)"
+        )
+    return value
+
+
 def _version_text() -> str:
     import tornado
 
@@ -140,7 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="default: %(default)s; '' for all"
     )
     serve_parser.add_argument(
-        "--port", type=int, default=8888, help="default: %(default)s; 0 picks one"
+        "--port",
+        type=parse_port,
+        default=8888,
+        help="1-65535, default: %(default)s; 0 picks a free one",
     )
     serve_parser.add_argument(
         "--log-level",
@@ -234,7 +260,7 @@ async def load_app(target: str | None) -> tornado.web.Application:
     if target is None:
         from tornado_h1._tools import demo
 
-        return demo.make_app()
+        return demo.make_app(show_trace=True)
     module_name, _, attr = target.partition(":")
     if not module_name or not attr:
         raise UsageError(f"expected module:attr, got {target!r}")
@@ -253,11 +279,7 @@ async def load_app(target: str | None) -> tornado.web.Application:
             raise UsageError(f"{module_name!r} has no attribute {attr!r}") from None
     if isinstance(found, tornado.web.Application):
         return found
-    if not callable(found):
-        raise UsageError(
-            f"{target} is of type {type(found).__name__}, "
-            "not an Application or a factory"
-        )
+    _check_factory(target, found)
     made = found()
     if inspect.isawaitable(made):
         made = await made
@@ -266,6 +288,36 @@ async def load_app(target: str | None) -> tornado.web.Application:
             f"{target}() returned type {type(made).__name__}, not an Application"
         )
     return made
+
+
+def _check_factory(target: str, found: Any) -> None:
+    """Raise `UsageError` unless ``found`` can be called with no arguments
+    to make an Application (the call itself may still fail: that is the
+    application's own error, shown whole)."""
+    import tornado.web
+
+    if isinstance(found, type) and issubclass(found, tornado.web.RequestHandler):
+        raise UsageError(
+            f"{target} is a RequestHandler class, not an Application: "
+            f"name an Application that routes to it, e.g. "
+            f"tornado.web.Application([(r'/', {found.__name__})])"
+        )
+    if not callable(found):
+        raise UsageError(
+            f"{target} is of type {type(found).__name__}, "
+            "not an Application or a factory"
+        )
+    try:
+        signature = inspect.signature(found)
+    except (TypeError, ValueError):  # pragma: no cover - some builtins
+        return
+    try:
+        signature.bind()
+    except TypeError:
+        raise UsageError(
+            f"{target} needs arguments {signature}; "
+            "give an Application or a factory that takes none"
+        ) from None
 
 
 def _url(sock: socket.socket) -> str:
@@ -292,8 +344,12 @@ def serve(args: argparse.Namespace) -> int:
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     handler = _log_handler(args.log_level)
+    trace_logger = logging.getLogger("tornado_h1.trace")
+    # The demo's home page records the trace even without --trace; only
+    # --trace prints it.
+    trace_logger.propagate = args.trace
     if args.trace:
-        logging.getLogger("tornado_h1.trace").setLevel(logging.DEBUG)
+        trace_logger.setLevel(logging.DEBUG)
     # Install before the user's module is imported, so every Tornado name it
     # binds refers to tornado_h1 from the start.
     try:
@@ -303,7 +359,8 @@ def serve(args: argparse.Namespace) -> int:
         pass
     finally:
         logging.getLogger().removeHandler(handler)
-        logging.getLogger("tornado_h1.trace").setLevel(logging.NOTSET)
+        trace_logger.setLevel(logging.NOTSET)
+        trace_logger.propagate = True
     return 0
 
 
@@ -330,6 +387,7 @@ async def _serve(args: argparse.Namespace) -> None:
         f"(Tornado {tornado.version}, tornado_h1 {state})",
         flush=True,
     )
+    print(SWAP_CHECK, flush=True)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
