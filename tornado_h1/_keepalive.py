@@ -513,6 +513,26 @@ class Checkout:
 # -- one fetch ---------------------------------------------------------------------
 
 
+class _RememberingRequest(_tornado.request_proxy_base):  # type: ignore[misc]
+    """The request with the client's defaults, as Tornado's proxy of it,
+    but each attribute is looked up once (the per-fetch class reads some
+    of them several times per fetch)."""
+
+    def __getattr__(self, name: str) -> Any:
+        value = super().__getattr__(name)
+        self.__dict__[name] = value
+        return value
+
+
+def _remembering(request: Any) -> Any:
+    if (
+        type(request) is not _tornado.request_proxy_base
+        or not _tornado.HAS_REQUEST_PROXY
+    ):
+        return request
+    return _RememberingRequest(request.request, request.defaults)
+
+
 class _KeepAliveFetch(_tornado.client_connection_base):  # type: ignore[misc]
     """Tornado's per-fetch class, on a connection from the pool."""
 
@@ -539,6 +559,7 @@ class _KeepAliveFetch(_tornado.client_connection_base):  # type: ignore[misc]
         max_body_size: Optional[int],
         first_try_times: Optional[tuple[float, float]] = None,
     ) -> None:
+        request = _remembering(request)
         # Set before the parent starts run().
         self._first_try_times = first_try_times
         self._checkout = Checkout(
@@ -583,6 +604,16 @@ class _KeepAliveFetch(_tornado.client_connection_base):  # type: ignore[misc]
             self._response_version = first_line.version
             self._upgraded = self._upgraded or first_line.code == 101
         return super().headers_received(first_line, headers)  # type: ignore[no-any-return]
+
+    def _run_callback(self, response: Any) -> None:
+        # The parent hands the response over in the next IOLoop iteration;
+        # setting the fetch's result already takes one (the caller resumes
+        # after this fetch has given its connection back).
+        self._release()
+        final_callback = self.final_callback
+        if final_callback is not None:
+            self.final_callback = None
+            final_callback(response)
 
     def _on_end_request(self) -> None:
         # The parent closes the stream here; run() decides instead.

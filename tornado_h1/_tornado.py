@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
-from tornado import httpserver, httputil, iostream, simple_httpclient
+from tornado import httpclient, httpserver, httputil, iostream, simple_httpclient
 from tornado.httputil import HTTPHeaders
 
 
@@ -257,6 +257,8 @@ _FETCH_METHODS = {
     "_create_connection": ("self", "stream"),
     "_remove_timeout": ("self",),
     "headers_received": ("self", "first_line", "headers"),
+    "_run_callback": ("self", "response"),
+    "_release": ("self",),
 }
 
 #: Attributes read (set by ``__init__``).
@@ -309,3 +311,20 @@ def _buffer_empty_unknown(stream: iostream.IOStream) -> Optional[bool]:
 buffer_is_empty: Callable[[iostream.IOStream], Optional[bool]] = (
     _buffer_empty_private if HAS_READ_BUFFER_SIZE else _buffer_empty_unknown
 )
+
+
+def _request_proxy_probe() -> bool:
+    proxy = getattr(httpclient, "_RequestProxy", None)
+    return (
+        proxy is not None
+        and _parameters(proxy.__init__) == ("self", "request", "defaults")
+        and _parameters(getattr(proxy, "__getattr__", None)) == ("self", "name")
+    )
+
+
+#: Probe: the client hands its fetches a ``httpclient._RequestProxy`` (the
+#: request with the client's defaults), looking each attribute up anew.
+HAS_REQUEST_PROXY = _request_proxy_probe()
+
+#: The class to subclass (``object`` when the probe fails; then unused).
+request_proxy_base: Any = httpclient._RequestProxy if HAS_REQUEST_PROXY else object
