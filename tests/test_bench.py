@@ -239,6 +239,55 @@ def test_other_scenarios_quick_builtin_subprocess(tmp_path: Path, tag: str) -> N
     assert_nothing_left(tag, doc["children"])
 
 
+def test_client_keepalive_quick(tmp_path: Path, tag: str) -> None:
+    """The client-keepalive scenario: fetches per second of both clients,
+    their CPU per fetch, and the connections the canned responder counted
+    for 1,000 sequential fetches of each."""
+    out = tmp_path / "results.json"
+    proc = run_cli(
+        [
+            "--quick",
+            "--scenarios",
+            "client-keepalive",
+            "--duration",
+            "0.3",
+            "--json",
+            str(out),
+        ],
+        tag,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(out.read_text())
+    check_document(doc, ["client-keepalive"])
+    (row,) = doc["results"]
+    assert row["metric"] == "fetches/s" and row["higher_is_better"] is True
+    assert row["cpu_ratio"] is None  # (the server's CPU is not the subject)
+    assert row["connections_opened"] == {
+        "fetches": scenarios.COUNTED_FETCHES,
+        "upstream": scenarios.COUNTED_FETCHES,
+        "tornado_h1": 1,
+    }
+    for side in scenarios.SIDES:
+        assert row["client_cpu_us_per_fetch"][side] > 0
+        assert row["sides"][side]["samples"][0]["client_cpu_us_per_fetch"] > 0
+    assert "connections opened for 1,000 sequential fetches" in proc.stdout
+    assert "client CPU per fetch" in proc.stdout
+    assert "us/fetch" in proc.stderr
+    assert_nothing_left(tag, doc["children"])
+
+
+def test_canned_responder_reply() -> None:
+    responder = roles._CannedResponder
+    before = responder.accepted
+    assert roles._canned_reply(b"get / http/1.1") == scenarios._CEILING_REPLY
+    responder.accepted = before + 3
+    try:
+        reply = roles._canned_reply(b"get /connections http/1.1")
+        assert reply.endswith(b"\r\n\r\n%d" % (before + 3))
+    finally:
+        responder.accepted = before
+
+
 @pytest.mark.skipif(not HAVE_WRK, reason="wrk is not installed")
 def test_quick_wrk(
     tmp_path: Path, tag: str, capsys: pytest.CaptureFixture[str]
