@@ -19,6 +19,7 @@ import os
 import select
 import socket
 import ssl
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -453,6 +454,16 @@ async def test_http10_without_keep_alive_is_not_reused(
     )
 
 
+async def test_unknown_http_version_is_not_reused(
+    servers: Servers, clients: Clients, trace: LogRecorder
+) -> None:
+    script = always(response(version="HTTP/1.2"))
+    server, responses = await _count_without_reuse(servers, clients, script)
+    assert [r.code for r in responses] == [200] * 3
+    assert server.opened == 3
+    assert refusals(trace) == ["a response of version HTTP/1.2"] * 3
+
+
 async def test_close_delimited_body_is_not_reused(
     servers: Servers, clients: Clients, trace: LogRecorder
 ) -> None:
@@ -621,6 +632,40 @@ async def test_not_retried_after_a_byte_of_the_response(
     assert server.opened == 1
 
 
+async def test_not_retried_after_the_head(servers: Servers, clients: Clients) -> None:
+    def script(connection: int, number: int, head: bytes) -> Reply:
+        if connection == 1 and number == 2:
+            return Reply([response(b"hello")[:-5]], close=True)
+        return Reply([response()])
+
+    server, url = await servers.script(script)
+    client = clients()
+    assert await fetch_ok(client, url) == b"hello"
+    assert (await fetch(client, url)).code == 599
+    assert server.opened == 1
+
+
+async def test_the_retry_takes_a_new_connection(
+    servers: Servers, clients: Clients, trace: LogRecorder
+) -> None:
+    # Two idle connections, both closed by the server at their next
+    # request: the retry must not take the other one.
+    def script(connection: int, number: int, head: bytes) -> Optional[Reply]:
+        if connection <= 2:
+            return Reply([response()]) if number == 1 else None
+        return Reply([response(b"again")])
+
+    server, url = await servers.script(script)
+    client = clients()
+    first = await asyncio.gather(fetch_ok(client, url), fetch_ok(client, url))
+    assert first == [b"hello", b"hello"] and server.opened == 2
+    assert await fetch_ok(client, url) == b"again"
+    assert server.opened == 3
+    assert len(server.heads) == 4
+    retries = [x for x in pool_lines(trace) if "retried once" in x]
+    assert len(retries) == 1
+
+
 async def test_new_connection_closed_is_not_retried(
     servers: Servers, clients: Clients
 ) -> None:
@@ -658,6 +703,36 @@ async def test_server_idle_close_noticed_while_idle(
     assert await fetch_ok(client, url, method="POST", body=b"x") == b"x"
     assert server.opened == 2
     assert "[pool] p1 dropped: closed by the server while idle" in pool_lines(trace)
+
+
+async def test_bytes_sent_while_idle_are_noticed_before_reuse(
+    servers: Servers, clients: Clients
+) -> None:
+    # After its response the server sends what no request asked for.
+    def script(connection: int, number: int, head: bytes) -> Reply:
+        if connection == 1:
+            return Reply([response(), response(b"stray")])
+        return Reply([response()])
+
+    server, url = await servers.script(script)
+    client = clients()
+    assert await fetch_ok(client, url) == b"hello"
+    (stream,) = pooled_streams(client)
+    await until(lambda: _tornado.holds_data(stream), "the stray bytes to arrive")
+    assert await fetch_ok(client, url) == b"hello"
+    assert server.opened == 2
+
+
+async def test_expired_idle_connection_not_reused(
+    servers: Servers, clients: Clients
+) -> None:
+    server, url = servers.tornado()
+    client = clients(idle_timeout=0.05)
+    assert await fetch_ok(client, url) == b"hello"
+    # Let the idle timeout pass while the loop (and the pool's timer) waits.
+    time.sleep(0.1)
+    assert await fetch_ok(client, url) == b"hello"
+    assert server.opened == 2
 
 
 async def test_pool_idle_timeout(servers: Servers, clients: Clients) -> None:
@@ -911,6 +986,29 @@ async def test_without_the_hooks_it_fetches_as_its_parent(
     for _ in range(3):
         assert await fetch_ok(client, url) == b"hello"
     assert server.opened == 3
+
+
+async def test_without_the_request_proxy_probe(
+    servers: Servers, clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_tornado, "HAS_REQUEST_PROXY", False)
+    server, url = servers.tornado()
+    client = clients(defaults={"user_agent": "kept"})
+    for _ in range(3):
+        response = await fetch(client, url)
+        assert response.body == b"hello"
+        assert response.request.headers["User-Agent"] == "kept"
+    assert server.opened == 1
+
+
+async def test_the_response_carries_the_callers_request(
+    servers: Servers, clients: Clients
+) -> None:
+    server, url = servers.tornado()
+    client = clients()
+    request = httpclient.HTTPRequest(url)
+    response = await client.fetch(request)
+    assert response.request is request
 
 
 def test_the_probe_notices_a_changed_method(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -690,7 +690,8 @@ class _KeepAliveFetch(_tornado.client_connection_base):  # type: ignore[misc]
     def _retryable(self, value: Any) -> bool:
         request = self.request
         return (
-            self._closed_before_response(value)
+            self._first_try_times is None
+            and self._closed_before_response(value)
             and request.method in IDEMPOTENT_METHODS
             and request.body_producer is None
         )
