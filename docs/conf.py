@@ -16,6 +16,7 @@ cannot drift from it:
 
 from __future__ import annotations
 
+import importlib.util
 import pkgutil
 import re
 import sys
@@ -26,10 +27,20 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS / "_ext"))
 
-import tornado_h1  # noqa: E402
-from tornado_h1._tools import statedoc  # noqa: E402
+import differences  # noqa: E402
+import tornado  # noqa: E402
+import upstream_map  # noqa: E402
 
+import tornado_h1  # noqa: E402
+from tornado_h1._tools import lessons, statedoc  # noqa: E402
+
+GENERATED = str(DOCS / "_generated")
 statedoc.write(str(DOCS / "_states.inc"))
+statedoc.write_svgs(GENERATED)
+upstream_map.write(GENERATED)
+differences.write(GENERATED)
+# Real requests to a real server, in this process (a few seconds).
+lessons.write_pages(GENERATED)
 
 
 def module_names() -> list[str]:
@@ -48,6 +59,9 @@ def write_reference_pages() -> None:
     wanted = {}
     for name in module_names():
         title = f"``{name}``"
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None
+        source = Path(spec.origin).relative_to(ROOT).as_posix()
         wanted[f"{name}.rst"] = (
             f".. Written by docs/conf.py at build time.\n\n"
             f"{title}\n{'=' * len(title)}\n\n"
@@ -55,7 +69,12 @@ def write_reference_pages() -> None:
             "   :members:\n"
             "   :undoc-members:\n"
             "   :private-members:\n"
-            "   :show-inheritance:\n"
+            "   :show-inheritance:\n\n"
+            "Source\n------\n\n"
+            f"``{source}``, whole:\n\n"
+            f".. literalinclude:: ../../{source}\n"
+            "   :language: python\n"
+            "   :linenos:\n"
         )
     for old in folder.glob("*.rst"):
         if old.name not in wanted:
@@ -131,5 +150,6 @@ autodoc_typehints = "description"
 autodoc_default_options = {"show-inheritance": True}
 
 exclude_patterns = ["_build"]
+rst_epilog = f".. |tornado_version| replace:: {tornado.version}\n"
 html_theme = "alabaster"
 html_theme_options = {"page_width": "1100px", "sidebar_width": "230px"}

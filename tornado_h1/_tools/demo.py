@@ -2,13 +2,18 @@
 
 Each handler shows one thing the HTTP/1.x layer has to get right:
 
-``/``         a plain response with a ``Content-Length``; in a browser, the
-              protocol trace of the very request that fetched the page
-``/echo``     reading a whole request body (POST it anything)
-``/upload``   streaming a request body in pieces, never holding it in memory
-``/chunked``  a response sent in pieces with ``Transfer-Encoding: chunked``
-``/ws``       the upgrade from HTTP/1.1 to a WebSocket, then echo (the home
-              page has a client)
+``/``
+    a plain response with a ``Content-Length``; in a browser, the protocol
+    trace of the very request that fetched the page
+``/echo``
+    reading a whole request body (POST it anything)
+``/upload``
+    streaming a request body in pieces, never holding it in memory
+``/chunked``
+    a response sent in pieces with ``Transfer-Encoding: chunked``
+``/ws``
+    the upgrade from HTTP/1.1 to a WebSocket, then echo (the home page has
+    a client)
 
 ``HEAD`` works wherever ``GET`` does. Try it with curl while ``make demo``
 runs::
@@ -54,9 +59,7 @@ class TraceBook(logging.Handler):
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
-        self.lines: collections.OrderedDict[str, list[str]] = (
-            collections.OrderedDict()
-        )
+        self.lines: collections.OrderedDict[str, list[str]] = collections.OrderedDict()
 
     def emit(self, record: logging.LogRecord) -> None:
         message = record.getMessage()
