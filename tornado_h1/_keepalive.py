@@ -51,15 +51,6 @@ from tornado_h1 import http1connection as _h1
 #: (RFC 9110 §9.2.2); only these are retried.
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
-#: The request's proxy settings, part of the pool key.
-_PROXY_FIELDS = (
-    "proxy_host",
-    "proxy_port",
-    "proxy_username",
-    "proxy_password",
-    "proxy_auth_mode",
-)
-
 PoolKey = tuple[Hashable, ...]
 Dial = Callable[[], Awaitable[iostream.IOStream]]
 
@@ -107,7 +98,13 @@ def pool_key(
     ``af`` carries ``allow_ipv6``, ``source_ip`` the ``network_interface``.
     """
     tls = None if ssl_options is None else _tls_key(request)
-    proxy = tuple(getattr(request, name, None) for name in _PROXY_FIELDS)
+    proxy = (
+        request.proxy_host,
+        request.proxy_port,
+        request.proxy_username,
+        request.proxy_password,
+        request.proxy_auth_mode,
+    )
     scheme = "http" if ssl_options is None else "https"
     key = (scheme, host.lower(), port, int(af), tls, source_ip, source_port, proxy)
     try:
@@ -119,7 +116,7 @@ def pool_key(
 
 def connection_tokens(headers: Optional[httputil.HTTPHeaders]) -> set[str]:
     """The options of every ``Connection`` field, in lower case."""
-    if headers is None:
+    if headers is None or "Connection" not in headers:
         return set()
     return {
         token.strip().lower()
