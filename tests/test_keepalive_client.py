@@ -1051,3 +1051,108 @@ def test_readable_socket_check() -> None:
             assert "closed it" in str(_keepalive.idle_problem(stream, expired=False))
         finally:
             stream.close()
+
+
+# ---------------------------------------------------- the pool's corners
+
+
+async def test_a_refused_connection_leaves_nothing_counted(clients: Clients) -> None:
+    sock, port = tornado.testing.bind_unused_port()
+    sock.close()  # nothing listens there now
+    client = clients(max_connections_per_origin=1)
+    for _ in range(2):  # (the first failure must not hold the origin's slot)
+        assert (await fetch(client, "http://127.0.0.1:%d/" % port)).code == 599
+    assert client._keepalive_pool._origins == {}
+
+
+async def test_close_while_fetching_and_waiting(
+    servers: Servers, clients: Clients, gate: type[Gate]
+) -> None:
+    server, url = servers.tornado(app=tornado.web.Application([("/", gate)]))
+    client = clients(max_connections_per_origin=1)
+    first = asyncio.ensure_future(fetch(client, url))
+    await until(lambda: gate.in_flight == 1, "the first request in flight")
+    second = asyncio.ensure_future(fetch(client, url))
+    await until(
+        lambda: any(o.waiters for o in client._keepalive_pool._origins.values()),
+        "the second fetch to wait for the origin's connection",
+    )
+    client.close()  # the waiter stops waiting and connects
+    await until(lambda: gate.in_flight == 2, "the second request in flight")
+    assert gate.gate is not None
+    gate.gate.set()
+    assert [(await f).body for f in (first, second)] == [b"hello", b"hello"]
+    # Nothing was kept by the closed client.
+    await until(lambda: server.ended == 2, "both connections to close")
+    assert client._keepalive_pool.idle_count == 0
+
+
+def _streams(count: int) -> tuple[list[iostream.IOStream], list[socket.socket]]:
+    streams, peers = [], []
+    for _ in range(count):
+        ours, theirs = socket.socketpair()
+        streams.append(iostream.IOStream(ours))
+        peers.append(theirs)
+    return streams, peers
+
+
+async def _made(
+    pool: _keepalive.ConnectionPool, key: Any, stream: iostream.IOStream
+) -> _keepalive.PooledConnection:
+    async def dial() -> iostream.IOStream:
+        return stream
+
+    connection, reused = await pool.acquire(key, "test", dial, None, False)
+    assert reused is False
+    return connection
+
+
+async def test_the_sweep_closes_only_the_expired(
+    io_loop: tornado.ioloop.IOLoop,
+) -> None:
+    pool = _keepalive.ConnectionPool(io_loop, None, 10, 60.0)
+    (old, young), peers = _streams(2)
+    try:
+        for key, stream in (("a",), old), (("b",), young):
+            pool.give_back(await _made(pool, key, stream), None)
+        connections = list(pool._idle)
+        connections[0].idle_until = io_loop.time() - 1
+        pool._run_sweep()
+        assert old.closed() and not young.closed()
+        assert pool.idle_count == 1 and pool._sweep is not None
+    finally:
+        pool.close()
+        for peer in peers:
+            peer.close()
+    assert young.closed() and pool._sweep is None
+
+
+async def test_unshared_connections_are_never_kept(
+    io_loop: tornado.ioloop.IOLoop, trace: LogRecorder
+) -> None:
+    pool = _keepalive.ConnectionPool(io_loop, 1, 10, None)
+    (stream,), (peer,) = _streams(1)
+    with peer:
+        connection = await _made(pool, None, stream)
+        pool.give_back(connection, None)
+        assert stream.closed() and pool.idle_count == 0
+    assert any("cannot be compared" in line for line in pool_lines(trace))
+    pool.close()
+
+
+async def test_a_socket_that_cannot_be_asked_counts_as_readable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    (stream,), (peer,) = _streams(1)
+    with peer:
+        try:
+            assert _keepalive._readable(stream) is False
+            monkeypatch.delattr(select, "poll")  # (as on Windows)
+            assert _keepalive._readable(stream) is False
+            peer.send(b"x")
+            select.select([stream.socket], [], [], PATIENCE)
+            assert _keepalive._readable(stream) is True
+            stream.socket.close()  # behind the stream's back
+            assert _keepalive._readable(stream) is True
+        finally:
+            stream.close()

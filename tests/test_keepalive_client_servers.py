@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import os
 import select
+import shutil
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -284,3 +287,44 @@ async def test_tornado_h1_server_counts_one_connection(
     response = await fetch(clients(), url)
     assert response.body == b"hello"
     assert server.opened == 2
+
+
+# ------------------------------------------------------ the nginx helper
+
+
+def test_missing_nginx_skips_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nginx, "find_nginx", lambda: None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install nginx-light"):
+        nginx.require_nginx()
+
+
+def test_missing_nginx_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nginx, "find_nginx", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    # (No apt-get either: nothing can install it.)
+    monkeypatch.setattr(nginx.shutil, "which", lambda name: None)
+    with pytest.raises(pytest.fail.Exception, match="apt-get is not available"):
+        nginx.require_nginx()
+    assert nginx.in_ci()
+    monkeypatch.setenv("CI", "1")
+    assert not nginx.in_ci()
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("apt-get") is None,
+    reason="installs with apt-get, as root",
+)
+def test_install_nginx_with_apt_get() -> None:
+    binary = nginx.require_nginx()  # (skips if missing, except under CI)
+    # Installed already: apt-get has nothing to do, and says so.
+    assert nginx.install_nginx() == binary
+
+
+def test_nginx_that_cannot_start(tmp_path: Path) -> None:
+    binary = nginx.require_nginx()
+    server = nginx.Nginx(binary, tmp_path, "this is not nginx configuration;")
+    with pytest.raises(nginx.NginxError, match="exited at start.*unknown directive"):
+        server.start([nginx.free_port()])
+    server.stop()
+    assert server.log_lines() == [] and server.connections() == []

@@ -159,10 +159,9 @@ def message_refusal(
 def _readable(stream: iostream.IOStream) -> bool:
     """Whether the socket has something to read right now (end of file
     included). For an idle connection that is never a response, so the
-    connection is not reused."""
+    connection is not reused. (A socket that cannot be asked counts as
+    readable.)"""
     sock = stream.socket
-    if sock is None:
-        return True
     try:
         if hasattr(select, "poll"):
             poller = select.poll()
@@ -264,11 +263,6 @@ class ConnectionPool:
     def idle_count(self) -> int:
         """Idle connections in the pool."""
         return len(self._idle)
-
-    def open_count(self, key: PoolKey) -> int:
-        """Connections open to ``key``, in use and idle."""
-        origin = self._origins.get(key)
-        return 0 if origin is None else origin.open
 
     async def acquire(
         self,
