@@ -11,12 +11,15 @@ cannot drift from it:
   source (``sphinx.ext.viewcode``);
 * ``_states.inc``: the state diagrams, from ``tornado_h1/_state.py``'s tables;
 * ``_generated/*.inc``: the traces of real requests and the exercises, by
-  running them against a real server (``tornado_h1._tools.watch``).
+  running them against a real server (``tornado_h1._tools.watch``); the
+  map of upstream's functions; the release switches; the bench table and
+  chart (from ``_bench_results.json``).
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import pkgutil
 import re
 import sys
@@ -41,6 +44,19 @@ upstream_map.write(GENERATED)
 differences.write(GENERATED)
 # Real requests to a real server, in this process (a few seconds).
 lessons.write_pages(GENERATED)
+
+
+def write_bench_report() -> None:
+    """The bench table and chart of performance.rst, from the saved results,
+    by the code that prints the terminal report."""
+    from tornado_h1._tools.bench import report
+
+    doc = json.loads((DOCS / "_bench_results.json").read_text())
+    (DOCS / "_generated" / "bench_table.inc").write_text(report.render_rst(doc))
+    report.render_plot(doc, DOCS / "_generated" / "bench_chart.png")
+
+
+write_bench_report()
 
 
 def module_names() -> list[str]:

@@ -74,8 +74,8 @@ MAP: dict[str, tuple[str, str]] = {
     "HTTP1Connection._read_message": (
         "The whole read: head (with its timeout), 1xx heads, 100-continue, "
         "body, keep-alive, and the clean-up on every way out.",
-        f":meth:`{C}._read_message` and :meth:`{C}._read_exchange`; the "
-        f"head is read by :meth:`{C}._read_head`",
+        f":meth:`{C}._read_exchange` (one coroutine from the head to the "
+        f"end of the message); the head is read by :meth:`{C}._read_head`",
     ),
     "HTTP1Connection._read_message_inner": (
         "The body of ``_read_message`` after 6.6 split it in two.",
@@ -115,10 +115,9 @@ MAP: dict[str, tuple[str, str]] = {
         "Decides the outgoing framing and keep-alive fields, encodes the "
         "head (refusing line breaks) and writes it with the first chunk.",
         f":meth:`{C}.write_headers`; the decisions in "
-        ":meth:`ServerExchange.send_head "
-        "<tornado_h1._exchange.ServerExchange.send_head>` and "
-        ":meth:`ClientExchange.send_head "
-        "<tornado_h1._exchange.ClientExchange.send_head>`, the bytes by "
+        ":meth:`Exchange.send_head "
+        "<tornado_h1._exchange.Exchange.send_head>` (for either role), the "
+        "bytes by "
         ":func:`tornado_h1._wire.encode_head`",
     ),
     "HTTP1Connection._format_chunk": (

@@ -6,6 +6,9 @@ from __future__ import annotations
 import importlib
 import io
 import math
+import re
+import statistics
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Optional
@@ -38,18 +41,61 @@ def _pair(row: dict[str, Any], key: str) -> str:
     return f"{_fmt(a)} / {_fmt(b)}"
 
 
+#: Every ratio the report shows is "how many times better tornado_h1 did
+#: than upstream": higher is better in every row and every column, and
+#: below 1 upstream did better. Said once, above the table.
+DIRECTION = (
+    '"x better": how many times better tornado_h1 did than upstream, the ratio '
+    "tornado_h1 / upstream (upstream / tornado_h1 for lower-is-better "
+    "metrics); median over the rounds, range min-max. Higher is better in "
+    "every column; below 1, upstream did better."
+)
+
 TABLE_HEADER = (
     "scenario",
     "metric",
     "upstream",
     "tornado_h1",
-    "ratio",
-    "min-max",
+    "x better",
+    "range",
     "server CPU us/req u / t",
-    "CPU ratio",
+    "CPU x better",
     "p50 ms u / t",
     "p99 ms u / t",
 )
+
+#: The text report is two tables, each narrower than :data:`WIDTH`: the
+#: headline figures, then server CPU and latency (the columns of
+#: :data:`TABLE_HEADER` each one shows).
+TEXT_TABLES = ((0, 1, 2, 3, 4, 5), (0, 6, 7, 8, 9))
+WIDTH = 100
+
+
+def advantage(
+    summary: Optional[dict[str, Any]], higher_is_better: bool
+) -> Optional[dict[str, float]]:
+    """A ratio summary (tornado_h1 / upstream, per round) turned into "times
+    better": kept where higher is better, inverted per round where lower is.
+    The table and the chart both show this, so they always agree."""
+    if not summary:
+        return None
+    rounds = summary.get("rounds") or [summary["value"]]
+    values = [r if higher_is_better else 1 / r for r in rounds if r]
+    if not values:
+        return None
+    return {
+        "value": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+    }
+
+
+def _times(figure: Optional[dict[str, float]]) -> str:
+    return f"{figure['value']:.2f}" if figure else "-"
+
+
+def _range(figure: Optional[dict[str, float]]) -> str:
+    return f"{figure['min']:.2f}-{figure['max']:.2f}" if figure else "-"
 
 
 def table_rows(doc: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str]]:
@@ -57,8 +103,8 @@ def table_rows(doc: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str]]:
     rows: list[tuple[str, ...]] = []
     notes: list[str] = []
     for row in doc["results"]:
-        ratio = row.get("ratio")
-        cpu_ratio = row.get("cpu_ratio")
+        better = advantage(row.get("ratio"), row["higher_is_better"])
+        cpu_better = advantage(row.get("cpu_ratio"), False)
         metric = row["metric"] + ("" if row["higher_is_better"] else " (lower better)")
         rows.append(
             (
@@ -66,48 +112,83 @@ def table_rows(doc: dict[str, Any]) -> tuple[list[tuple[str, ...]], list[str]]:
                 metric,
                 _fmt(row["sides"]["upstream"]["value"]),
                 _fmt(row["sides"]["tornado_h1"]["value"]),
-                f"{ratio['value']:.2f}" if ratio else "-",
-                f"{ratio['min']:.2f}-{ratio['max']:.2f}" if ratio else "-",
+                _times(better),
+                _range(better),
                 _pair(row, "server_cpu_us_per_req"),
-                f"{cpu_ratio['value']:.2f}" if cpu_ratio else "-",
+                _times(cpu_better),
                 _pair(row, "p50_ms"),
                 _pair(row, "p99_ms"),
             )
         )
-        if "ratios_to_ceiling" in row:
-            parts = []
-            for side in SIDES:
-                r = row["ratios_to_ceiling"].get(side)
-                if r:
-                    parts.append(
-                        f"{side} {100 * r['value']:.0f}% "
-                        f"({100 * r['min']:.0f}-{100 * r['max']:.0f}%)"
-                    )
-            ceiling = row["sides"][CEILING]
-            notes.append(
-                f"ceiling (IOStream read_until + canned reply): "
-                f"{_fmt(ceiling['value'])} req/s, p50 {_fmt(ceiling['p50_ms'])} ms, "
-                f"server CPU {_fmt(ceiling['server_cpu_us_per_req'])} us/req; "
-                "reached: " + ", ".join(parts)
-            )
-        if row["id"] == "headers-per-field":
-            for side in SIDES:
-                lin = row["sides"][side]["linearity"]
-                keys = list(lin)
-                notes.append(
-                    f"headers, {side}: us per field over {keys[0]} fields "
-                    f"{_fmt(lin[keys[0]])}, over {keys[1]} {_fmt(lin[keys[1]])} "
-                    f"(server CPU: {_fmt(lin[keys[2]])} and {_fmt(lin[keys[3]])}); "
-                    "similar slopes mean linear cost"
-                )
-        if row["id"] == "upload-chunked":
-            notes.append("upload-chunked: the server CPU column is us per MB")
-        if row["id"] == "idle" and "connections" in row:
-            notes.append(f"idle: {row['connections']} connections per server")
+        notes += _row_notes(row)
     notes.extend(doc.get("notes", []))
     for error in doc.get("errors", []):
         notes.append(f"FAILED {error['scenario']}: {error['error']}")
-    return rows, list(dict.fromkeys(notes))
+    return rows, merge_notes(notes)
+
+
+def _row_notes(row: dict[str, Any]) -> list[str]:
+    notes = []
+    if "ratios_to_ceiling" in row:
+        parts = []
+        for side in SIDES:
+            r = row["ratios_to_ceiling"].get(side)
+            if r:
+                parts.append(
+                    f"{side} {100 * r['value']:.0f}% "
+                    f"({100 * r['min']:.0f}-{100 * r['max']:.0f}%)"
+                )
+        ceiling = row["sides"][CEILING]
+        notes.append(
+            f"ceiling (IOStream read_until + canned reply): "
+            f"{_fmt(ceiling['value'])} req/s, p50 {_fmt(ceiling['p50_ms'])} ms, "
+            f"server CPU {_fmt(ceiling['server_cpu_us_per_req'])} us/req; "
+            "reached: " + ", ".join(parts)
+        )
+    if row["id"] == "headers-per-field":
+        for side in SIDES:
+            lin = row["sides"][side]["linearity"]
+            keys = list(lin)
+            notes.append(
+                f"headers, {side}: us per field over {keys[0]} fields "
+                f"{_fmt(lin[keys[0]])}, over {keys[1]} {_fmt(lin[keys[1]])} "
+                f"(server CPU: {_fmt(lin[keys[2]])} and {_fmt(lin[keys[3]])}); "
+                "similar slopes mean linear cost"
+            )
+    if row["id"] == "upload-chunked":
+        notes.append("upload-chunked: the server CPU column is us per MB")
+    if row["id"] == "idle" and "connections" in row:
+        notes.append(f"idle: {row['connections']} connections per server")
+    return notes
+
+
+_NOTE = re.compile(r"^(?P<who>[\w.-]+): (?P<text>.+)$", re.S)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def merge_notes(notes: Sequence[str]) -> list[str]:
+    """Each note once. Notes that say the same of several rows (``raw: the
+    upstream server used only 61% of a CPU: ...``, then the same for
+    ``web``) become one note that names the rows, each with its numbers."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for note in dict.fromkeys(notes):
+        match = _NOTE.match(note)
+        if match is None:
+            groups.setdefault(note, []).append(("", note))
+            continue
+        template = _NUMBER.sub("N", match.group("text"))
+        groups.setdefault(template, []).append((match.group("who"), note))
+    merged = []
+    for template, members in groups.items():
+        if len(members) == 1:
+            merged.append(members[0][1])
+            continue
+        rows = []
+        for who, note in members:
+            numbers = _NUMBER.findall(_NOTE.match(note).group("text"))  # type: ignore[union-attr]
+            rows.append(f"{who} ({', '.join(numbers)})" if numbers else who)
+        merged.append(f"{template} [rows, with each N: {'; '.join(rows)}]")
+    return merged
 
 
 def _describe_run(doc: dict[str, Any]) -> str:
@@ -125,32 +206,39 @@ def _describe_run(doc: dict[str, Any]) -> str:
     )
 
 
-def render_text(doc: dict[str, Any]) -> str:
-    rows, notes = table_rows(doc)
-    widths = [
-        max(len(r[i]) for r in [TABLE_HEADER, *rows]) for i in range(len(TABLE_HEADER))
-    ]
+def _text_table(rows: Sequence[tuple[str, ...]], columns: Sequence[int]) -> list[str]:
+    picked = [[cells[i] for i in columns] for cells in [TABLE_HEADER, *rows]]
+    widths = [max(len(r[i]) for r in picked) for i in range(len(columns))]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
-            c.ljust(widths[i]) if i < 2 else c.rjust(widths[i])
+            c.ljust(widths[i]) if columns[i] < 2 else c.rjust(widths[i])
             for i, c in enumerate(cells)
         ).rstrip()
 
-    out = [_describe_run(doc), "ratio = tornado_h1 / upstream, median over rounds", ""]
-    out.append(line(TABLE_HEADER))
-    out.append(line(["-" * w for w in widths]))
-    out += [line(r) for r in rows]
-    if notes:
-        out.append("")
-        out += [f"* {note}" for note in notes]
-    return "\n".join(out) + "\n"
+    return [line(picked[0]), line(["-" * w for w in widths])] + [
+        line(cells) for cells in picked[1:]
+    ]
+
+
+def render_text(doc: dict[str, Any]) -> str:
+    """The terminal report: two tables and the notes, within `WIDTH`."""
+    rows, notes = table_rows(doc)
+    out = textwrap.wrap(_describe_run(doc), WIDTH)
+    out += textwrap.wrap(DIRECTION, WIDTH) + [""]
+    for columns in TEXT_TABLES:
+        out += _text_table(rows, columns) + [""]
+    for note in notes:
+        out += textwrap.wrap(note, WIDTH, initial_indent="* ", subsequent_indent="  ")
+    return "\n".join(out).rstrip("\n") + "\n"
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
     rows, notes = table_rows(doc)
     out = [
         f"Measured {_describe_run(doc)}.",
+        "",
+        DIRECTION,
         "",
         "| " + " | ".join(TABLE_HEADER) + " |",
         "|"
@@ -174,7 +262,9 @@ def render_rst(doc: dict[str, Any]) -> str:
     out = [
         f"Measured {cell(_describe_run(doc))}, by ``{doc['command']}``.",
         "",
-        ".. list-table:: tornado_h1 / upstream (ratio > 1: tornado_h1 higher)",
+        cell(DIRECTION),
+        "",
+        ".. list-table:: tornado_h1 against upstream (x better: higher is better)",
         "   :header-rows: 1",
         "",
     ]
@@ -196,36 +286,50 @@ def _load_pyplot() -> Any:
     return importlib.import_module("matplotlib.pyplot")
 
 
-def render_plot(doc: dict[str, Any], path: Path) -> None:
-    """Bars of tornado_h1's advantage per row (ratio, inverted where lower
-    is better, so that > 1 always favours tornado_h1), min-max as error bars."""
-    plt = _load_pyplot()
-    labels: list[str] = []
-    values: list[float] = []
-    low: list[float] = []
-    high: list[float] = []
+def plot_points(
+    doc: dict[str, Any],
+) -> list[tuple[str, dict[str, float]]]:
+    """The chart's bars: a label and the "x better" figure of each row that
+    has one, the very numbers of the table's column (`advantage`)."""
+    points = []
     for row in doc["results"]:
-        ratio = row.get("ratio")
-        if not ratio:
-            continue
-        flip = not row["higher_is_better"]
-        value = 1 / ratio["value"] if flip else ratio["value"]
-        worst = 1 / ratio["max"] if flip else ratio["min"]
-        best = 1 / ratio["min"] if flip else ratio["max"]
-        labels.append(f"{row['id']}\n{row['metric']}")
-        values.append(value)
-        low.append(value - worst)
-        high.append(best - value)
-    if not values:
+        better = advantage(row.get("ratio"), row["higher_is_better"])
+        if better:
+            points.append((f"{row['id']}\n{row['metric']}", better))
+    return points
+
+
+def render_plot(doc: dict[str, Any], path: Path) -> None:
+    """Bars of "x better" per row (`plot_points`), with their min-max as
+    error bars."""
+    plt = _load_pyplot()
+    points = plot_points(doc)
+    if not points:
         raise BenchError("--plot: no ratios to plot")
+    labels = [label for label, _ in points]
+    values = [better["value"] for _, better in points]
+    low = [better["value"] - better["min"] for _, better in points]
+    high = [better["max"] - better["value"] for _, better in points]
     figure, axes = plt.subplots(figsize=(max(6.0, 1.1 * len(values)), 4.5))
     colours = ["tab:green" if v >= 1 else "tab:red" for v in values]
     axes.bar(range(len(values)), values, yerr=[low, high], color=colours, capsize=4)
+    for index, value in enumerate(values):
+        axes.annotate(
+            f"{value:.2f}",
+            (index, value),
+            textcoords="offset points",
+            xytext=(0, 3),
+            ha="center",
+            fontsize=7,
+        )
     axes.axhline(1.0, color="black", linewidth=0.8)
     axes.set_xticks(range(len(values)))
     axes.set_xticklabels(labels, fontsize=8)
-    axes.set_ylabel("tornado_h1 vs upstream (> 1: tornado_h1 better)")
-    axes.set_title("tornado-h1 bench: median ratio, min-max over rounds", fontsize=10)
+    axes.set_ylabel("x better (higher is better)")
+    axes.set_title(
+        "tornado-h1 bench: how many times better tornado_h1 did than upstream",
+        fontsize=10,
+    )
     figure.tight_layout()
     figure.savefig(str(path), dpi=120)
     plt.close(figure)
