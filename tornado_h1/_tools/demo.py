@@ -124,7 +124,10 @@ size and SHA-256:
 const log = document.getElementById("ws-log");
 const socket = new WebSocket(
   (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws");
-socket.onopen = () => {{ log.textContent += "connected\\n"; }};
+socket.onopen = () => {{
+  log.textContent += "connected\\n";
+  socket.send("hello from this page");
+}};
 socket.onmessage = (event) => {{ log.textContent += "echo: " + event.data + "\\n"; }};
 socket.onclose = () => {{ log.textContent += "closed\\n"; }};
 document.getElementById("ws-form").onsubmit = (event) => {{

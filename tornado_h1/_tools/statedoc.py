@@ -138,7 +138,10 @@ def svg(table: Mapping[Any, Any], states: type[enum.IntEnum]) -> str:
     back = [order[s] - order[t] for s, t in arcs if order[t] <= order[s]]
     top = 30 + 30 * max(ahead, default=0)
     width = 40 + _GAP * (len(order) - 1) + _BOX_W
-    height = top + _BOX_H + 36 + 30 * max(back, default=1)
+    below = 30 * max(back, default=0) + 24
+    if 0 in back:  # a loop, and its label under it
+        below = max(below, 72)
+    height = top + _BOX_H + below
     row_y = top + _BOX_H / 2
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" '

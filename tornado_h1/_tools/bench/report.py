@@ -314,9 +314,9 @@ def render_plot(doc: dict[str, Any], path: Path) -> None:
     colours = ["tab:green" if v >= 1 else "tab:red" for v in values]
     axes.bar(range(len(values)), values, yerr=[low, high], color=colours, capsize=4)
     for index, value in enumerate(values):
-        axes.annotate(
+        axes.annotate(  # above the error bar, not across it
             f"{value:.2f}",
-            (index, value),
+            (index, value + high[index]),
             textcoords="offset points",
             xytext=(0, 3),
             ha="center",
