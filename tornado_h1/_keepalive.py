@@ -504,10 +504,38 @@ class Checkout:
 # -- one fetch ---------------------------------------------------------------------
 
 
+@functools.cache
+def _properties(cls: type) -> tuple[str, ...]:
+    """The names of the properties of a request class (``headers``,
+    ``body``), which its instances keep under other names."""
+    return tuple(
+        name
+        for klass in cls.__mro__
+        for name, value in vars(klass).items()
+        if isinstance(value, property)
+    )
+
+
 class _RememberingRequest(_tornado.request_proxy_base):  # type: ignore[misc]
     """The request with the client's defaults, as Tornado's proxy of it,
-    but each attribute is looked up once (the per-fetch class reads some
-    of them several times per fetch)."""
+    but resolved once, when it is made (the per-fetch class reads some
+    attributes several times per fetch): an attribute of the request that
+    is not None, else the default. Any other name is looked up as Tornado's
+    proxy does, once."""
+
+    def __init__(self, request: Any, defaults: Optional[dict[str, Any]]) -> None:
+        super().__init__(request, defaults)
+        resolved = self.__dict__
+        if defaults is not None:
+            resolved.update(defaults)
+        for name, value in vars(request).items():
+            if value is not None:
+                resolved[name] = value
+        for name in _properties(type(request)):
+            value = getattr(request, name)
+            if value is not None:
+                resolved[name] = value
+        resolved["request"], resolved["defaults"] = request, defaults
 
     def __getattr__(self, name: str) -> Any:
         value = super().__getattr__(name)
