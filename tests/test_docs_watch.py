@@ -65,6 +65,10 @@ def test_pages_are_written_from_the_runs(tmp_path: Path) -> None:
     exercises = (tmp_path / "exercises.inc").read_text()
     assert "HTTP/1.1 400 Bad Request" in exercises
     assert "printf 'GET / HTTP/1.1\\r\\nHost: localhost" in exercises
+    # An exercise's answer is folded until the reader opens it; a watched
+    # request is shown whole.
+    assert exercises.count("<details><summary>The answer</summary>") == 1
+    assert "<details>" not in page
 
 
 def test_a_failing_scenario_fails_the_build(tmp_path: Path) -> None:

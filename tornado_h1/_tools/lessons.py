@@ -314,16 +314,25 @@ def _shown_response(data: bytes) -> str:
     return text.rstrip("\n") or "(nothing: the server closed the connection)"
 
 
-def render(scenario: Scenario, seen: Seen, marker: str = "-") -> list[str]:
-    """The reStructuredText of one scenario and what it produced."""
-    lines = [scenario.title, marker * len(scenario.title), "", scenario.text, ""]
+_FOLD = (".. raw:: html", "", "   <details><summary>{}</summary>", "")
+_UNFOLD = (".. raw:: html", "", "   </details>", "")
+
+
+def render(scenario: Scenario, seen: Seen, folded: bool = False) -> list[str]:
+    """The reStructuredText of one scenario and what it produced; with
+    ``folded``, the outcome is hidden until the reader opens it (in HTML)."""
+    lines = [scenario.title, "-" * len(scenario.title), "", scenario.text, ""]
     if scenario.command:
         lines += ["Try it (with ``make demo`` running):", ""]
         lines += _literal(scenario.command, "sh")
+    if folded:
+        lines += [line.format("The answer") for line in _FOLD]
     lines += ["What the server answered:", ""]
     lines += _literal(_shown_response(seen.response))
     lines += ["The trace (``tornado-h1 serve --trace``):", ""]
     lines += _literal("\n".join(seen.trace))
+    if folded:
+        lines += list(_UNFOLD)
     return lines
 
 
@@ -337,8 +346,9 @@ def write_pages(folder: str, scenarios: Sequence[Scenario] = ALL) -> None:
     for scenario in scenarios:
         seen = run(scenario)
         problems += check(scenario, seen)
-        page = "watch.inc" if scenario in WATCH else "exercises.inc"
-        pages[page] += render(scenario, seen)
+        exercise = scenario not in WATCH
+        page = "exercises.inc" if exercise else "watch.inc"
+        pages[page] += render(scenario, seen, folded=exercise)
     if problems:
         raise RuntimeError("; ".join(problems))
     header = ".. Written at build time by tornado_h1._tools.lessons.\n\n"
