@@ -68,27 +68,28 @@ def test_chunked_decoder_says_what_to_read() -> None:
     assert decoder.done and decoder.feed(b"more") == (0, b"")
 
 
-def _request(exchange: _exchange.Exchange, line: str, fields: dict[str, str]) -> None:
+def _request(
+    exchange: _exchange.ServerExchange, line: str, fields: dict[str, str]
+) -> None:
     exchange.start_head()
-    method, target, version = line.split()
-    start = httputil.RequestStartLine(method, target, version)
-    exchange.received_request(start, HTTPHeaders(fields))
+    exchange.received_head(line, HTTPHeaders(fields))
 
 
 def test_exchange_keep_alive_and_its_reason() -> None:
-    exchange = _exchange.Exchange(False)
+    exchange = _exchange.ServerExchange()
     _request(exchange, "GET / HTTP/1.0", {})
     assert not exchange.keep_alive and exchange.close_reason == _wire.CLOSE_HTTP10
-    exchange = _exchange.Exchange(False)
+    exchange = _exchange.ServerExchange()
     _request(exchange, "GET / HTTP/1.1", {"Connection": "close"})
     assert exchange.close_reason == _wire.CLOSE_ASKED
-    exchange = _exchange.Exchange(False, no_keep_alive=True)
+    exchange = _exchange.ServerExchange()
+    exchange.no_keep_alive = True
     _request(exchange, "GET / HTTP/1.1", {})
     assert exchange.close_reason == _wire.CLOSE_NO_KEEP_ALIVE
 
 
 def test_exchange_response_head_cleanup_and_writers() -> None:
-    exchange = _exchange.Exchange(False)
+    exchange = _exchange.ServerExchange()
     _request(exchange, "GET / HTTP/1.0", {"Connection": "keep-alive"})
     headers = HTTPHeaders()
     head = exchange.send_head(
@@ -96,7 +97,7 @@ def test_exchange_response_head_cleanup_and_writers() -> None:
     )
     assert head == b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\n\r\n"
     assert exchange.out_body is _state.OutBody.UNTIL_CLOSE
-    exchange = _exchange.Exchange(False)
+    exchange = _exchange.ServerExchange()
     _request(exchange, "GET / HTTP/1.1", {})
     exchange.end_message()
     exchange.send_head(httputil.ResponseStartLine("HTTP/1.1", 200, "OK"), HTTPHeaders())
@@ -110,7 +111,7 @@ def test_exchange_response_head_cleanup_and_writers() -> None:
 
 
 def test_exchange_length_is_counted_and_an_early_answer_closes() -> None:
-    exchange = _exchange.Exchange(False)
+    exchange = _exchange.ServerExchange()
     _request(exchange, "POST / HTTP/1.1", {"Content-Length": "9"})
     fields = HTTPHeaders({"Content-Length": "3"})
     exchange.send_head(httputil.ResponseStartLine("HTTP/1.1", 200, "OK"), fields)
@@ -124,10 +125,10 @@ def test_exchange_length_is_counted_and_an_early_answer_closes() -> None:
 
 
 def test_exchange_interim_policy() -> None:
-    exchange = _exchange.Exchange(True)
+    exchange = _exchange.ClientExchange()
     for _ in range(_exchange.MAX_INTERIM_RESPONSES):
         exchange.start_head()
-        exchange.received_response(httputil.ResponseStartLine("HTTP/1.1", 103, "E"))
+        exchange.received_head("HTTP/1.1 103 Early Hints", HTTPHeaders())
         assert exchange.is_interim(HTTPHeaders())
     exchange.start_head()
     with pytest.raises(HTTPInputError, match="Too many 1xx"):

@@ -870,8 +870,8 @@ def _drive_write_headers(
                 conn._request_start_line = request
                 conn._request_headers = request_headers or HTTPHeaders()
             else:
-                conn._exchange.received_request(
-                    request, request_headers or HTTPHeaders()
+                conn._exchange.received_head(
+                    " ".join(request), request_headers or HTTPHeaders()
                 )
         try:
             conn.write_headers(start_line, headers)
@@ -1134,7 +1134,7 @@ def test_response_head_matches_upstream(
             conn._request_headers = request_headers
         else:
             conn._exchange.no_keep_alive = no_keep_alive
-            conn._exchange.received_request(request, request_headers)
+            conn._exchange.received_head(" ".join(request), request_headers)
         conn.write_headers(
             httputil.ResponseStartLine("HTTP/1.1", 200, "OK"),
             HTTPHeaders({"Content-Type": "text/plain"}),

@@ -29,17 +29,18 @@ from tornado.httputil import (
     HTTPOutputError,
     RequestStartLine,
     ResponseStartLine,
+    parse_response_start_line,
 )
 
 from tornado_h1 import _wire
 from tornado_h1._state import (
+    INBOUND,
+    OUTBOUND,
     Inbound,
     InEvent,
     OutBody,
     Outbound,
     OutEvent,
-    advance_in,
-    advance_out,
 )
 
 #: A client accepts at most this many interim (1xx) responses before the
@@ -50,11 +51,12 @@ _CHUNKED = "chunked"
 
 
 class Exchange:
-    """The state and the decisions of one exchange.
+    """The state and the decisions of one exchange; the role is the type.
 
-    A client makes one per request it sends; a server one per request it
-    reads. The starting values live on the class, so that making one (once
-    per request) sets two attributes, not a dozen.
+    A :class:`ClientExchange` is made for each request a client sends, a
+    :class:`ServerExchange` for each request a server reads. The starting
+    values live on the class, so that making one (once per request) sets
+    one attribute, not a dozen.
     """
 
     inbound = Inbound.IDLE
@@ -67,18 +69,13 @@ class Exchange:
     #: request a server is answering).
     request_method: Optional[str] = None
     request_version = "HTTP/1.1"
-    #: An HTTP/1.0 request asked to be kept alive: the response says yes.
-    confirm_keep_alive = False
-    #: The status of the response read (client).
-    status = 0
-    interim_responses = 0
-    #: How our body is delimited, and (for LENGTH) how many bytes are owed.
+    #: How our body is delimited; for LENGTH, the length our head declared
+    #: (0 for HEAD and 304 answers) and how many of its bytes are owed.
     out_body = OutBody.UNTIL_CLOSE
+    out_length = 0
     remaining = 0
-
-    def __init__(self, is_client: bool, no_keep_alive: bool = False) -> None:
-        self.is_client = is_client
-        self.no_keep_alive = no_keep_alive
+    #: ``HTTP1ConnectionParameters.no_keep_alive``: close after each exchange.
+    no_keep_alive = False
 
     @property
     def keep_alive(self) -> bool:
@@ -88,85 +85,46 @@ class Exchange:
 
     def start_head(self) -> None:
         """We are about to wait for a head."""
-        self.inbound = advance_in(self.inbound, InEvent.START)
+        self.inbound = INBOUND[self.inbound, InEvent.START]
 
-    def received_request(
-        self, start_line: RequestStartLine, headers: HTTPHeaders
-    ) -> None:
-        """A server read a request head: decide whether the connection is
-        kept alive (RFC 9112 §9.3)."""
-        version = start_line.version
-        self.request_method, self.request_version = start_line.method, version
-        self.close_reason = _wire.close_reason(
-            version, start_line.method, headers, self.no_keep_alive
-        )
-        if version == "HTTP/1.0":
-            self.confirm_keep_alive = _wire.asks_keep_alive(headers)
-
-    def received_response(self, start_line: ResponseStartLine) -> None:
-        """A client read a response head. Keeping the connection is its
-        owner's business (Tornado's client closes it), not this layer's."""
-        self.status = start_line.code
-        self.close_reason = None
+    def received_head(
+        self, start_text: str, headers: HTTPHeaders
+    ) -> Union[RequestStartLine, ResponseStartLine]:
+        """A head was read: parse its start line and take note of it."""
+        raise NotImplementedError
 
     def is_interim(self, headers: HTTPHeaders) -> bool:
-        """After the delegate saw a response head: whether it is an interim
-        (1xx) response, after which the real one follows on the same
-        connection (RFC 9110 §15.2). Raises for one that announces a body,
-        and past `MAX_INTERIM_RESPONSES`."""
-        status = self.status
-        if not 100 <= status < 200:
-            return False
-        if "Content-Length" in headers or "Transfer-Encoding" in headers:
-            raise HTTPInputError("Response code %d cannot have body" % status)
-        if self.interim_responses >= MAX_INTERIM_RESPONSES:
-            raise HTTPInputError("Too many 1xx responses")
-        self.interim_responses += 1
-        self.inbound = advance_in(self.inbound, InEvent.INFORMATIONAL)
-        return True
-
-    def owes_continue(self, headers: HTTPHeaders) -> bool:
-        """Whether a server must send ``100 Continue`` before the body can
-        come (RFC 9110 §10.1.1): asked for, and not answered already."""
-        return (
-            not self.is_client
-            and "Expect" in headers
-            and headers["Expect"] == "100-continue"
-            and self.outbound is not Outbound.DONE
-        )
+        """Whether the head just read is an interim (1xx) response, after
+        which the final one follows: only a client ever reads one."""
+        return False
 
     def framing(self, headers: HTTPHeaders, max_body_size: int) -> _wire.Framing:
         """How the body of the message just read ends (RFC 9112 §6.3); moves
         on to reading it, or, if there is none, to the message's end."""
-        if self.is_client:
-            framing = _wire.response_framing(
-                self.request_method, self.status, headers, max_body_size
-            )
-        elif _wire.REQUEST_CONTROL_FIELDS.isdisjoint(headers):
-            # No field that delimits a body (most GETs): step 7 at once.
-            framing = _wire.NO_REQUEST_BODY
-        else:
-            framing = _wire.body_framing(
-                headers, is_client=False, status=0, max_body_size=max_body_size
-            )
-        event = InEvent.END if framing.kind is _wire.Body.NONE else InEvent.HEAD
-        self.inbound = advance_in(self.inbound, event)
-        return framing
+        raise NotImplementedError
+
+    def owes_continue(self, headers: HTTPHeaders) -> bool:
+        """Whether ``100 Continue`` must be sent before the body can come
+        (RFC 9110 §10.1.1): only a server ever owes one."""
+        return False
 
     def delivers_body(self) -> bool:
-        """Whether the delegate still wants what we read: a server whose
-        response is finished reads the rest of the request only to keep the
-        framing, and drops it."""
-        return self.is_client or self.outbound is not Outbound.DONE
+        """Whether the delegate still wants what we read."""
+        return True
+
+    def _advance_to_body(self, framing: _wire.Framing) -> _wire.Framing:
+        event = InEvent.END if framing.kind is _wire.Body.NONE else InEvent.HEAD
+        self.inbound = INBOUND[self.inbound, event]
+        return framing
 
     def end_message(self) -> None:
-        self.inbound = advance_in(self.inbound, InEvent.END)
+        self.inbound = INBOUND[self.inbound, InEvent.END]
 
     def closed(self) -> None:
-        self.inbound = advance_in(self.inbound, InEvent.CLOSE)
+        self.inbound = INBOUND[self.inbound, InEvent.CLOSE]
 
     def detached(self) -> None:
-        self.inbound = advance_in(self.inbound, InEvent.DETACH)
+        self.inbound = INBOUND[self.inbound, InEvent.DETACH]
 
     # -- sending ----------------------------------------------------------------
 
@@ -174,34 +132,113 @@ class Exchange:
         self,
         start_line: Union[RequestStartLine, ResponseStartLine],
         headers: HTTPHeaders,
+        chunk: Optional[bytes] = None,
     ) -> bytes:
         """Clean up the head we send (the framing fields it needs are added
-        to ``headers``, as upstream does) and encode it."""
-        if self.is_client:
-            assert isinstance(start_line, RequestStartLine)
-            return self._request_head(start_line, headers)
-        assert isinstance(start_line, ResponseStartLine)
-        return self._response_head(start_line, headers)
+        to ``headers``, as upstream does) and encode it, followed by
+        ``chunk``, the body's first piece, framed (see `frame`)."""
+        raise NotImplementedError
 
-    def _request_head(
-        self, start_line: RequestStartLine, headers: HTTPHeaders
-    ) -> bytes:
-        method = start_line.method
-        self.request_method = method
-        has_length = "Content-Length" in headers
-        chunked = _wire.request_chunked(method, headers)
-        if chunked:
-            headers["Transfer-Encoding"] = _CHUNKED
-        data = _wire.encode_head(
-            _wire.request_line_bytes(method, start_line.path), headers
+    def _choose_body(
+        self, headers: HTTPHeaders, has_length: bool, chunked: bool, empty: bool
+    ) -> None:
+        if empty:
+            self.out_body, self.remaining = OutBody.LENGTH, 0
+        elif has_length:
+            self.out_body = OutBody.LENGTH
+            length = _wire.parse_decimal(headers["Content-Length"])
+            self.out_length = self.remaining = length
+        elif chunked:
+            self.out_body = OutBody.CHUNKED
+        else:
+            self.out_body = OutBody.UNTIL_CLOSE
+
+    def frame(self, chunk: bytes) -> bytes:
+        """``chunk`` as it goes on the wire with our body's framing. Raises
+        `HTTPOutputError` for bytes past the declared length (the peer
+        would read them as the next message)."""
+        return _FRAMERS[self.out_body](self, chunk)
+
+    def send_body(self, chunk: bytes) -> bytes:
+        """A `frame` for ``write()``, which the tables must allow."""
+        self.outbound = OUTBOUND[self.outbound, OutEvent.WRITE]
+        return _FRAMERS[self.out_body](self, chunk)
+
+    def finish(self, stream_closed: bool) -> bytes:
+        """End the body we send; returns what still has to be written (the
+        last chunk, for chunked coding). Raises `HTTPOutputError` if fewer
+        bytes were written than Content-Length announced."""
+        finished = OUTBOUND[self.outbound, OutEvent.FINISH]
+        if self.remaining and not stream_closed:  # (only LENGTH counts down)
+            raise HTTPOutputError(
+                "Tried to write %d bytes less than Content-Length" % self.remaining
+            )
+        self.outbound = finished
+        if self.inbound is not Inbound.DONE and self.close_reason is None:
+            # The rest of the message we read can only be skipped by
+            # closing.
+            self.close_reason = _wire.CLOSE_ANSWERED_EARLY
+        if self.out_body is OutBody.CHUNKED and not stream_closed:
+            return _wire.LAST_CHUNK
+        return b""
+
+
+class ServerExchange(Exchange):
+    """A server's exchange: reads a request, sends its response."""
+
+    #: An HTTP/1.0 request asked to be kept alive: the response says yes.
+    confirm_keep_alive = False
+
+    def received_head(self, start_text: str, headers: HTTPHeaders) -> RequestStartLine:
+        """A request head was read: parse its start line, and decide whether
+        the connection is kept alive (RFC 9112 §9.3)."""
+        start_line = _wire.request_line(start_text)
+        version = start_line.version
+        self.request_method, self.request_version = start_line.method, version
+        if (
+            version == "HTTP/1.1"
+            and not self.no_keep_alive
+            and _wire.REQUEST_CONTROL_FIELDS.isdisjoint(headers)
+        ):
+            return start_line  # no Connection field: it persists (most GETs)
+        self.close_reason = _wire.close_reason(
+            version, start_line.method, headers, self.no_keep_alive
         )
-        self._choose_body(headers, has_length, chunked, False)
-        self.outbound = advance_out(self.outbound, OutEvent.HEAD)
-        return data
+        if version == "HTTP/1.0":
+            self.confirm_keep_alive = _wire.asks_keep_alive(headers)
+        return start_line
 
-    def _response_head(
-        self, start_line: ResponseStartLine, headers: HTTPHeaders
+    def owes_continue(self, headers: HTTPHeaders) -> bool:
+        """Asked for, and not answered already."""
+        return (
+            "Expect" in headers
+            and headers["Expect"] == "100-continue"
+            and self.outbound is not Outbound.DONE
+        )
+
+    def framing(self, headers: HTTPHeaders, max_body_size: int) -> _wire.Framing:
+        if _wire.REQUEST_CONTROL_FIELDS.isdisjoint(headers):
+            # No field that delimits a body (most GETs): step 7 at once.
+            self.inbound = INBOUND[self.inbound, InEvent.END]
+            return _wire.NO_REQUEST_BODY
+        return self._advance_to_body(
+            _wire.body_framing(
+                headers, is_client=False, status=0, max_body_size=max_body_size
+            )
+        )
+
+    def delivers_body(self) -> bool:
+        """A server whose response is finished reads the rest of the
+        request only to keep the framing, and drops it."""
+        return self.outbound is not Outbound.DONE
+
+    def send_head(
+        self,
+        start_line: Union[RequestStartLine, ResponseStartLine],
+        headers: HTTPHeaders,
+        chunk: Optional[bytes] = None,
     ) -> bytes:
+        assert isinstance(start_line, ResponseStartLine)
         status = start_line.code
         has_length = "Content-Length" in headers
         version = self.request_version
@@ -221,52 +258,72 @@ class Exchange:
         # RFC 9110 §9.3.2 and §15.4.5: no body, whatever Content-Length says.
         empty = self.request_method == "HEAD" or status == 304
         self._choose_body(headers, has_length, chunked, empty)
-        interim = 100 <= status < 200
-        event = OutEvent.INTERIM if interim else OutEvent.HEAD
-        self.outbound = advance_out(self.outbound, event)
+        event = OutEvent.INTERIM if 100 <= status < 200 else OutEvent.HEAD
+        self.outbound = OUTBOUND[self.outbound, event]
+        if chunk:
+            return data + _FRAMERS[self.out_body](self, chunk)
         return data
 
-    def _choose_body(
-        self, headers: HTTPHeaders, has_length: bool, chunked: bool, empty: bool
-    ) -> None:
-        if empty:
-            self.out_body, self.remaining = OutBody.LENGTH, 0
-        elif has_length:
-            self.out_body = OutBody.LENGTH
-            self.remaining = _wire.parse_decimal(headers["Content-Length"])
-        elif chunked:
-            self.out_body = OutBody.CHUNKED
-        else:
-            self.out_body = OutBody.UNTIL_CLOSE
 
-    def frame(self, chunk: bytes) -> bytes:
-        """``chunk`` as it goes on the wire with our body's framing. Raises
-        `HTTPOutputError` for bytes past the declared length (the peer
-        would read them as the next message)."""
-        return _FRAMERS[self.out_body](self, chunk)
+class ClientExchange(Exchange):
+    """A client's exchange: sends a request, reads its response."""
 
-    def send_body(self, chunk: bytes) -> bytes:
-        """A `frame` for ``write()``, which the tables must allow."""
-        self.outbound = advance_out(self.outbound, OutEvent.WRITE)
-        return _FRAMERS[self.out_body](self, chunk)
+    #: The status of the response read.
+    status = 0
+    interim_responses = 0
 
-    def finish(self, stream_closed: bool) -> bytes:
-        """End the body we send; returns what still has to be written (the
-        last chunk, for chunked coding). Raises `HTTPOutputError` if fewer
-        bytes were written than Content-Length announced."""
-        finished = advance_out(self.outbound, OutEvent.FINISH)
-        if self.out_body is OutBody.LENGTH and self.remaining and not stream_closed:
-            raise HTTPOutputError(
-                "Tried to write %d bytes less than Content-Length" % self.remaining
+    def received_head(self, start_text: str, headers: HTTPHeaders) -> ResponseStartLine:
+        """A response head was read. Keeping the connection is its owner's
+        business (Tornado's client closes it), not this layer's."""
+        start_line = parse_response_start_line(start_text)
+        self.status = start_line.code
+        self.close_reason = None
+        return start_line
+
+    def is_interim(self, headers: HTTPHeaders) -> bool:
+        """After the delegate saw a response head: whether it is an interim
+        (1xx) response, after which the real one follows on the same
+        connection (RFC 9110 §15.2). Raises for one that announces a body,
+        and past `MAX_INTERIM_RESPONSES`."""
+        status = self.status
+        if not 100 <= status < 200:
+            return False
+        if "Content-Length" in headers or "Transfer-Encoding" in headers:
+            raise HTTPInputError("Response code %d cannot have body" % status)
+        if self.interim_responses >= MAX_INTERIM_RESPONSES:
+            raise HTTPInputError("Too many 1xx responses")
+        self.interim_responses += 1
+        self.inbound = INBOUND[self.inbound, InEvent.INFORMATIONAL]
+        return True
+
+    def framing(self, headers: HTTPHeaders, max_body_size: int) -> _wire.Framing:
+        return self._advance_to_body(
+            _wire.response_framing(
+                self.request_method, self.status, headers, max_body_size
             )
-        self.outbound = finished
-        if self.inbound is not Inbound.DONE and self.close_reason is None:
-            # The rest of the message we read can only be skipped by
-            # closing.
-            self.close_reason = _wire.CLOSE_ANSWERED_EARLY
-        if self.out_body is OutBody.CHUNKED and not stream_closed:
-            return _wire.LAST_CHUNK
-        return b""
+        )
+
+    def send_head(
+        self,
+        start_line: Union[RequestStartLine, ResponseStartLine],
+        headers: HTTPHeaders,
+        chunk: Optional[bytes] = None,
+    ) -> bytes:
+        assert isinstance(start_line, RequestStartLine)
+        method = start_line.method
+        self.request_method = method
+        has_length = "Content-Length" in headers
+        chunked = _wire.request_chunked(method, headers)
+        if chunked:
+            headers["Transfer-Encoding"] = _CHUNKED
+        data = _wire.encode_head(
+            _wire.request_line_bytes(method, start_line.path), headers
+        )
+        self._choose_body(headers, has_length, chunked, False)
+        self.outbound = OUTBOUND[self.outbound, OutEvent.HEAD]
+        if chunk:
+            return data + _FRAMERS[self.out_body](self, chunk)
+        return data
 
 
 def _count_down(exchange: Exchange, chunk: bytes) -> bytes:

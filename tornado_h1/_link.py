@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 from tornado import iostream
 from tornado.concurrent import Future
 
-from tornado_h1 import _tornado, _writebehind
+from tornado_h1 import _writebehind
 
 if TYPE_CHECKING:
     from tornado_h1.http1connection import HTTP1Connection
@@ -69,7 +69,12 @@ class Link:
         self.streak = 0
         # Why the last exchange ended the connection (nothing more is read).
         self.closing: Optional[str] = None
-        # Whether to yield before reading the next head (see _read_head).
+        # Whether to yield once before reading the next head, if it is not
+        # buffered yet: after a response written in this very step (a read
+        # now is a wasted recv) or after a body (the next request may come
+        # in pieces). Otherwise reading at once is cheaper: a request
+        # arriving during a pause makes IOStream watch and unwatch the
+        # socket.
         self.pause = False
         self._handle: object = None
         self._handle_due = self._due = 0.0
@@ -85,15 +90,6 @@ class Link:
                     self.stream, queue, always
                 )
         return writer
-
-    def pauses_before_head(self) -> bool:
-        """Whether to yield once before the next head: when it is not
-        buffered and it helps, after a response written in this very step
-        (a read now is a wasted recv) or after a body (the next request may
-        come in pieces). Otherwise reading at once is cheaper: a request
-        arriving during a pause makes IOStream watch and unwatch the
-        socket. (Plain methods, not coroutines: asked once per request.)"""
-        return self.pause and not _tornado.holds_data(self.stream)
 
     def pauses_after_streak(self, buffered: bool) -> bool:
         """A pipelining client (its next head already buffered) is served

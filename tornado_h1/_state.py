@@ -15,14 +15,16 @@ every decision from them.
 
 :data:`INBOUND` and :data:`OUTBOUND` are the complete transition tables:
 a move that is not in a table is a programming error in the driver, and
-:func:`advance_in` and :func:`advance_out` say so. Keeping them as tables
-(after h11's ``_state.py``) means the whole life of a connection can be
-read in one screen.
+the table says so by raising :class:`StateError` (see :class:`Transitions`).
+Keeping them as tables (after h11's ``_state.py``) means the whole life of a
+connection can be read in one screen.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
+from typing import TypeVar
 
 # IntEnum, not Enum: the driver looks transitions up several times per
 # request, and an IntEnum member hashes as its int, in C.
@@ -68,47 +70,77 @@ class OutEvent(enum.IntEnum):
     FINISH = 3  # finish()
 
 
+class StateError(RuntimeError):
+    """A move the transition table does not allow: a bug in the driver."""
+
+
+State = TypeVar("State", bound=enum.IntEnum)
+Event = TypeVar("Event", bound=enum.IntEnum)
+
+
+class Transitions(dict[tuple[State, Event], State]):
+    """A transition table: ``table[state, event]`` is the state after the
+    move, and a move the table does not hold raises `StateError` (a plain
+    dict lookup, so that the driver's moves cost no function call)."""
+
+    def __init__(
+        self, direction: str, moves: Mapping[tuple[State, Event], State]
+    ) -> None:
+        super().__init__(moves)
+        self.direction = direction
+
+    def __missing__(self, move: tuple[State, Event]) -> State:
+        state, event = move
+        raise StateError(f"{self.direction} {state.name} cannot take {event.name}")
+
+
 _LIVE_IN = (Inbound.IDLE, Inbound.HEAD, Inbound.BODY, Inbound.DONE)
 
-INBOUND: dict[tuple[Inbound, InEvent], Inbound] = {
-    (Inbound.IDLE, InEvent.START): Inbound.HEAD,
-    (Inbound.HEAD, InEvent.HEAD): Inbound.BODY,
-    (Inbound.HEAD, InEvent.INFORMATIONAL): Inbound.IDLE,
-    (Inbound.HEAD, InEvent.END): Inbound.DONE,
-    (Inbound.BODY, InEvent.END): Inbound.DONE,
-    # A client may read a further response with the same object, as
-    # upstream allows.
-    (Inbound.DONE, InEvent.START): Inbound.HEAD,
-    # detach() is for delegates: it comes while they handle a head, or (as
-    # a WebSocket handshake does) when the message is complete.
-    (Inbound.HEAD, InEvent.DETACH): Inbound.DETACHED,
-    (Inbound.BODY, InEvent.DETACH): Inbound.DETACHED,
-    (Inbound.DONE, InEvent.DETACH): Inbound.DETACHED,
-    **{(state, InEvent.CLOSE): Inbound.CLOSED for state in _LIVE_IN},
-    # Closed is final. The driver may still be unwinding a read when the
-    # application closes the connection (say, by answering early); its
-    # remaining steps then fail on the closed stream, and the state stays.
-    **{(Inbound.CLOSED, event): Inbound.CLOSED for event in InEvent},
-}
+INBOUND: Transitions[Inbound, InEvent] = Transitions(
+    "inbound",
+    {
+        (Inbound.IDLE, InEvent.START): Inbound.HEAD,
+        (Inbound.HEAD, InEvent.HEAD): Inbound.BODY,
+        (Inbound.HEAD, InEvent.INFORMATIONAL): Inbound.IDLE,
+        (Inbound.HEAD, InEvent.END): Inbound.DONE,
+        (Inbound.BODY, InEvent.END): Inbound.DONE,
+        # A client may read a further response with the same object, as
+        # upstream allows.
+        (Inbound.DONE, InEvent.START): Inbound.HEAD,
+        # detach() is for delegates: it comes while they handle a head, or (as
+        # a WebSocket handshake does) when the message is complete.
+        (Inbound.HEAD, InEvent.DETACH): Inbound.DETACHED,
+        (Inbound.BODY, InEvent.DETACH): Inbound.DETACHED,
+        (Inbound.DONE, InEvent.DETACH): Inbound.DETACHED,
+        **{(state, InEvent.CLOSE): Inbound.CLOSED for state in _LIVE_IN},
+        # Closed is final. The driver may still be unwinding a read when the
+        # application closes the connection (say, by answering early); its
+        # remaining steps then fail on the closed stream, and the state stays.
+        **{(Inbound.CLOSED, event): Inbound.CLOSED for event in InEvent},
+    },
+)
 
-OUTBOUND: dict[tuple[Outbound, OutEvent], Outbound] = {
-    (Outbound.IDLE, OutEvent.HEAD): Outbound.BODY,
-    # An interim response (100 Continue, 103 Early Hints) precedes the
-    # final head.
-    (Outbound.IDLE, OutEvent.INTERIM): Outbound.IDLE,
-    # A write before any head is upstream's old way of sending a head
-    # encoded by hand (deprecated, still allowed).
-    (Outbound.IDLE, OutEvent.WRITE): Outbound.IDLE,
-    (Outbound.BODY, OutEvent.WRITE): Outbound.BODY,
-    (Outbound.IDLE, OutEvent.FINISH): Outbound.DONE,
-    (Outbound.BODY, OutEvent.FINISH): Outbound.DONE,
-    # After finish(), upstream still takes a write (refused by the framing
-    # when a length was declared) and a second finish; applications see
-    # what these do, so they stay. A second head never: once a final head
-    # is out, another would start a second response inside the first.
-    (Outbound.DONE, OutEvent.WRITE): Outbound.DONE,
-    (Outbound.DONE, OutEvent.FINISH): Outbound.DONE,
-}
+OUTBOUND: Transitions[Outbound, OutEvent] = Transitions(
+    "outbound",
+    {
+        (Outbound.IDLE, OutEvent.HEAD): Outbound.BODY,
+        # An interim response (100 Continue, 103 Early Hints) precedes the
+        # final head.
+        (Outbound.IDLE, OutEvent.INTERIM): Outbound.IDLE,
+        # A write before any head is upstream's old way of sending a head
+        # encoded by hand (deprecated, still allowed).
+        (Outbound.IDLE, OutEvent.WRITE): Outbound.IDLE,
+        (Outbound.BODY, OutEvent.WRITE): Outbound.BODY,
+        (Outbound.IDLE, OutEvent.FINISH): Outbound.DONE,
+        (Outbound.BODY, OutEvent.FINISH): Outbound.DONE,
+        # After finish(), upstream still takes a write (refused by the framing
+        # when a length was declared) and a second finish; applications see
+        # what these do, so they stay. A second head never: once a final head
+        # is out, another would start a second response inside the first.
+        (Outbound.DONE, OutEvent.WRITE): Outbound.DONE,
+        (Outbound.DONE, OutEvent.FINISH): Outbound.DONE,
+    },
+)
 
 
 class OutBody(enum.IntEnum):
@@ -121,21 +153,3 @@ class OutBody(enum.IntEnum):
     #: Neither: the body ends when the connection closes (HTTP/1.0 peers,
     #: or a request without a body).
     UNTIL_CLOSE = 2
-
-
-class StateError(RuntimeError):
-    """A move the transition table does not allow: a bug in the driver."""
-
-
-def advance_in(state: Inbound, event: InEvent) -> Inbound:
-    try:
-        return INBOUND[(state, event)]
-    except KeyError:
-        raise StateError(f"inbound {state.name} cannot take {event.name}") from None
-
-
-def advance_out(state: Outbound, event: OutEvent) -> Outbound:
-    try:
-        return OUTBOUND[(state, event)]
-    except KeyError:
-        raise StateError(f"outbound {state.name} cannot take {event.name}") from None

@@ -60,10 +60,10 @@ class Tracer:
             words = words % framing.length
         self("body: %s (RFC 9112 §6.3 step %d)", words, framing.step)
 
-    def head_sent(self, head: bytes, body: OutBody, remaining: int) -> None:
+    def head_sent(self, head: bytes, body: OutBody, length: int) -> None:
         first = head[: head.index(b"\r")].decode("latin1")
         if body is OutBody.LENGTH:
-            self("head sent: %s, body Content-Length %d", first, remaining)
+            self("head sent: %s, body Content-Length %d", first, length)
         else:
             self("head sent: %s, body %s", first, _OUT_WORDS[body])
 

@@ -192,6 +192,7 @@ class WriteBehind:
         "queue",
         "always",
         "future",
+        "holding",
         "_pieces",
         "_size",
         "_after",
@@ -207,6 +208,8 @@ class WriteBehind:
         # Resolved once the held bytes are written (or cannot be: the
         # stream closed). The future every held write returns.
         self.future: Optional[Future[None]] = None
+        #: Whether bytes wait for the next flush.
+        self.holding = False
         self._pieces: list[bytes] = []
         self._size = 0
         self._after: list[_AfterFlush] = []
@@ -214,10 +217,6 @@ class WriteBehind:
         self._write: Callable[[iostream.IOStream, bytes], Future[None]] = type(
             stream
         ).write
-
-    @property
-    def holding(self) -> bool:
-        return bool(self._pieces)
 
     def may_hold(self, size: int) -> bool:
         """Whether a response head of ``size`` bytes (with what came with
@@ -231,7 +230,7 @@ class WriteBehind:
             or stream.max_write_buffer_size is not None
         ):
             return False
-        if self.always or self.queue.busy or self._pieces:
+        if self.always or self.queue.busy or self.holding:
             return True
         self.queue.wrote_at_once()
         return False
@@ -243,7 +242,8 @@ class WriteBehind:
         """Keep ``data`` for the next flush; returns the future of the
         flush."""
         future = self.future
-        if not self._pieces:
+        if not self.holding:
+            self.holding = True
             stream = self.stream
             cls = type(stream)
             if not getattr(cls, "_h1_write_behind", False):
@@ -278,7 +278,7 @@ class WriteBehind:
 
     def flush(self) -> None:
         """Hand the held bytes to the stream now."""
-        if not self._pieces:
+        if not self.holding:
             return
         stream = self.stream
         pieces = self._take()
@@ -296,6 +296,7 @@ class WriteBehind:
     def _take(self) -> list[bytes]:
         self.queue.holders.pop(self.stream, None)
         pieces, self._pieces, self._size = self._pieces, [], 0
+        self.holding = False
         return pieces
 
     def _settle(self, written: Optional[Future[None]]) -> None:

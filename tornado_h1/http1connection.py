@@ -54,7 +54,7 @@ from tornado_h1 import _abnf, _bodies, _delegates, _exchange, _link, _params  # 
 from tornado_h1 import _tornado, _trace, _versions, _wire, _writebehind  # isort: skip
 from tornado_h1._bodies import read_body
 from tornado_h1._delegates import guarded_failure, inflating
-from tornado_h1._exchange import Exchange
+from tornado_h1._exchange import ClientExchange, ServerExchange
 from tornado_h1._link import (
     NEXT_ITERATION,
     Link,
@@ -176,7 +176,9 @@ class HTTP1Connection(httputil.HTTPConnection):
         limit = params.max_body_size
         self._max_body_size: int = stream.max_buffer_size if limit is None else limit
         self._body_timeout: Optional[float] = params.body_timeout
-        self._exchange = Exchange(is_client, params.no_keep_alive)
+        exchange = self._exchange = ClientExchange() if is_client else ServerExchange()
+        if params.no_keep_alive:
+            exchange.no_keep_alive = True
         if is_client:
             self._trace = _trace.tracer(context, "client c")
         _tornado.clear_close_callback(stream)
@@ -199,84 +201,82 @@ class HTTP1Connection(httputil.HTTPConnection):
             # Inflate gzip bodies on the way in, with the body limit applied
             # to the inflated size.
             delegate = inflating(delegate, self.params.chunk_size, self._max_body_size)
-        return self._read_message(delegate)
-
-    async def _read_message(self, delegate: httputil.HTTPMessageDelegate) -> bool:
-        try:
-            return await self._read_exchange(delegate)
-        except _QuietException:
-            # A delegate failed (logged already) and has been told of the
-            # close; this exchange ends here.
-            self.close()
-            return False
+        return self._read_exchange(delegate)
 
     async def _read_exchange(self, delegate: httputil.HTTPMessageDelegate) -> bool:
         # (One coroutine from here to the head read: an idle connection
         # waits in as few frames as possible, each costing memory.)
         exchange = self._exchange
         try:
-            while True:
-                head = await self._read_head()
-                if head is None:  # the head did not come in time
-                    self.close()
-                    return False
-                start_line, headers = self._parse_head(head)
-                self._owes_close = True
-                try:
-                    pending = delegate.headers_received(start_line, headers)
-                    if pending is not None:
-                        await pending
-                except BaseException as e:
-                    guarded_failure(e)
-                    raise
-                if self.stream is None:  # the delegate called detach()
+            try:
+                while True:
+                    head = await self._read_head()
+                    if head is None:  # the head did not come in time
+                        self.close()
+                        return False
+                    start_line, headers = self._parse_head(head)
+                    self._owes_close = True
+                    try:
+                        pending = delegate.headers_received(start_line, headers)
+                        if pending is not None:
+                            await pending
+                    except BaseException as e:
+                        guarded_failure(e)
+                        raise
+                    if self.stream is None:  # the delegate called detach()
+                        self._owes_close = False
+                        return False
+                    if not (self.is_client and exchange.is_interim(headers)):
+                        break
+                    # Until the next head the delegate is between messages.
                     self._owes_close = False
-                    return False
-                if not (self.is_client and exchange.is_interim(headers)):
-                    break
-                # Until the next head the delegate is between messages.
-                self._owes_close = False
-            if exchange.owes_continue(headers):
-                self.stream.write(_wire.CONTINUE)
+                if exchange.owes_continue(headers):
+                    self.stream.write(_wire.CONTINUE)
+                    if self._trace:
+                        self._trace("sent 100 Continue")
+                framing = exchange.framing(headers, self._max_body_size)
                 if self._trace:
-                    self._trace("sent 100 Continue")
-            framing = exchange.framing(headers, self._max_body_size)
-            if self._trace:
-                self._trace.framing(framing)
-            if framing.kind is not Body.NONE:
-                if not await read_body(self, framing, delegate):
-                    return False
-                exchange.end_message()
-            if exchange.delivers_body():
-                self._call(delegate.finish)
-                self._owes_close = False
-            wait, held = self._response_wait()
-            if wait is not None:
-                await wait
-            return self._settle(framing, wait is not None, held and wait is not None)
-        except httputil.HTTPInputError as e:
-            await self._refuse(e)
+                    self._trace.framing(framing)
+                if framing.kind is not Body.NONE:
+                    if not await read_body(self, framing, delegate):
+                        return False
+                    exchange.end_message()
+                if exchange.delivers_body():
+                    self._call(delegate.finish)
+                    self._owes_close = False
+                wait, held = self._response_wait()
+                if wait is not None:
+                    await wait
+                return self._settle(
+                    framing, wait is not None, held and wait is not None
+                )
+            except httputil.HTTPInputError as e:
+                await self._refuse(e)
+                return False
+            finally:
+                self._end_read(delegate)
+        except _QuietException:
+            # A delegate failed (logged already) and has been told of the
+            # close; this exchange ends here.
+            self.close()
             return False
-        finally:
-            if self._owes_close:
-                self._call(delegate.on_connection_close)
-            self._forget_callbacks()
-            link = self._link
-            if link is not None and not link.persistent:
-                link.cancel()
+
+    def _end_read(self, delegate: httputil.HTTPMessageDelegate) -> None:
+        """However the read ended: a delegate still owed the news of a close
+        gets it, and nothing of this exchange stays referenced."""
+        if self._owes_close:
+            self._call(delegate.on_connection_close)
+        self._forget_callbacks()
+        link = self._link
+        if link is not None and not link.persistent:
+            link.cancel()
 
     def _parse_head(self, head: bytes) -> tuple[_StartLine, httputil.HTTPHeaders]:
         """Split and parse a head; the exchange takes note of it."""
         start_text, headers = _wire.split_head(
             head, unfold=self.is_client and _UNFOLD_RESPONSES
         )
-        start_line: _StartLine
-        if self.is_client:
-            start_line = httputil.parse_response_start_line(start_text)
-            self._exchange.received_response(start_line)
-        else:
-            start_line = _wire.request_line(start_text)
-            self._exchange.received_request(start_line, headers)
+        start_line = self._exchange.received_head(start_text, headers)
         if self._trace:
             self._trace("head received: %d bytes, %s", len(head), start_text)
             self._trace("delegate.headers_received")
@@ -315,8 +315,8 @@ class HTTP1Connection(httputil.HTTPConnection):
         """Settle the connection's fate as the exchange decided it."""
         exchange, link = self._exchange, self._link
         if link is not None:
-            # Let the IOLoop run once before the next head? (see
-            # Link.pauses_before_head; a flush already gave the client that time.)
+            # Yield once before the next head? (see Link.pause; a flush
+            # already gave the client that time.)
             link.pause = not waited or (framing.kind is not Body.NONE and not flushed)
             if self._trace and self.stream is not None:
                 self._trace.verdict(exchange.close_reason)
@@ -350,7 +350,7 @@ class HTTP1Connection(httputil.HTTPConnection):
             # The previous exchange ended the connection.
             raise iostream.StreamClosedError()
         pacing = link if self._yield_if_buffered else None
-        if pacing is not None and pacing.pause and pacing.pauses_before_head():
+        if pacing is not None and pacing.pause and not _tornado.holds_data(self.stream):
             await NEXT_ITERATION
         reading: Future[bytes] = self.stream.read_until_regex(  # type: ignore[assignment]
             _HEAD_END, max_bytes=self.params.max_header_size
@@ -495,11 +495,16 @@ class HTTP1Connection(httputil.HTTPConnection):
         chunked``, ``Connection``) to ``headers``.
         """
         exchange = self._exchange
-        data = exchange.send_head(start_line, headers)
+        if chunk and self.stream.closed():
+            chunk = None
+        try:
+            data = exchange.send_head(start_line, headers, chunk)
+        except httputil.HTTPOutputError:
+            # The peer would read the excess as the next message.
+            self.stream.close()
+            raise
         if self._trace:
-            self._trace.head_sent(data, exchange.out_body, exchange.remaining)
-        if chunk and not self.stream.closed():
-            data += self._frame(chunk, False)
+            self._trace.head_sent(data, exchange.out_body, exchange.out_length)
         link = self._link
         writer = None if link is None else link.writer or link.writer_for_response()
         if writer is not None and writer.may_hold(len(data)):
@@ -509,11 +514,9 @@ class HTTP1Connection(httputil.HTTPConnection):
             return pending
         return self._send(data)
 
-    def _frame(self, chunk: bytes, counts_as_write: bool) -> bytes:
+    def _frame(self, chunk: bytes) -> bytes:
         try:
-            if counts_as_write:
-                return self._exchange.send_body(chunk)
-            return self._exchange.frame(chunk)
+            return self._exchange.send_body(chunk)
         except httputil.HTTPOutputError:
             # The peer would read the excess as the next message.
             self.stream.close()
@@ -546,7 +549,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         """
         if self.stream.closed():
             return self._send(b"")
-        return self._send(self._frame(chunk, True))
+        return self._send(self._frame(chunk))
 
     def finish(self) -> None:
         """End the message we are sending. Implements
