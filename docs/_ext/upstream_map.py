@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import re
 from typing import Any
 
 import tornado
@@ -272,16 +273,30 @@ def check() -> list[str]:
     return sorted(problems)
 
 
+_ROLE = re.compile(r":(meth|func|class|attr|data):`([^`<~]+)`")
+
+
+def _short(where: str) -> str:
+    """Roles shown without the package prefix, so the column stays narrow
+    (``_link.is_done()`` for ``tornado_h1._link.is_done``)."""
+
+    def title(match: re.Match[str]) -> str:
+        target = match.group(2)
+        shown = target.removeprefix("tornado_h1.").removeprefix("http1connection.")
+        return f":{match.group(1)}:`{shown} <{target}>`"
+
+    return _ROLE.sub(title, where)
+
+
 def render() -> str:
     lines = [
         ".. Written at build time by docs/_ext/upstream_map.py.",
         "",
         ".. list-table::",
         "   :header-rows: 1",
-        "   :widths: 22 40 38",
+        "   :widths: 50 50",
         "",
-        "   * - upstream",
-        "     - what it does",
+        "   * - upstream, and what it does",
         "     - where tornado_h1 does it",
     ]
     installed = set(upstream_names())
@@ -291,7 +306,7 @@ def render() -> str:
             label += f" ({RELEASES[name]})"
         elif name not in installed:  # pragma: no cover - checked above
             label += " (not in this release)"
-        lines += [f"   * - {label}", f"     - {what}", f"     - {where}"]
+        lines += [f"   * - {label}", "", f"       {what}", f"     - {_short(where)}"]
     return "\n".join(lines) + "\n"
 
 
