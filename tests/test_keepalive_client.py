@@ -1156,3 +1156,28 @@ async def test_a_socket_that_cannot_be_asked_counts_as_readable(
             assert _keepalive._readable(stream) is True
         finally:
             stream.close()
+
+
+@pytest.mark.parametrize("with_defaults", [True, False])
+def test_the_resolved_request_answers_as_tornados_proxy(with_defaults: bool) -> None:
+    defaults: Optional[dict[str, Any]] = None
+    if with_defaults:
+        defaults = dict(
+            httpclient.HTTPRequest._DEFAULTS, user_agent="d", proxy_host="d"
+        )
+    request = httpclient.HTTPRequest(
+        "http://x.example/",
+        method="POST",
+        body=b"1",
+        proxy_host="r",
+        validate_cert=False,
+    )
+    theirs = httpclient._RequestProxy(request, defaults)
+    ours = _keepalive._RememberingRequest(request, defaults)
+    names = set(defaults or ()) | {n.lstrip("_") for n in vars(request)}
+    names |= {"original_request", "no_such_field"}
+    for name in sorted(names):
+        expected = getattr(theirs, name, AttributeError)
+        assert getattr(ours, name, AttributeError) == expected, name
+    assert ours.request is request and ours.defaults is defaults
+    assert isinstance(ours, httpclient._RequestProxy)

@@ -194,7 +194,9 @@ class PooledConnection:
     """A connection the pool made: its stream, its key and a number for
     the trace (``p1``, ``p2``...)."""
 
-    __slots__ = ("stream", "key", "origin", "number", "uses", "idle_until")
+    __slots__ = (
+        "stream", "key", "origin", "number", "uses", "idle_until", "on_close"
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -206,6 +208,8 @@ class PooledConnection:
         self.stream, self.key, self.origin, self.number = stream, key, origin, number
         self.uses = 1
         self.idle_until = 0.0
+        #: Set by the pool: what runs if the stream closes while idle.
+        self.on_close: Optional[Callable[[], None]] = None
 
     def __str__(self) -> str:
         return f"{self.origin} (pool connection p{self.number})"
@@ -282,10 +286,10 @@ class ConnectionPool:
         deadline = None if timeout is None else self.io_loop.time() + timeout
         while True:
             if not fresh:
-                connection = self._take(key)
+                connection = self.take(key)
                 if connection is not None:
                     return connection, True
-            # (Looked up after _take, which may have forgotten the key.)
+            # (Looked up after take(), which may have forgotten the key.)
             origin = self._origins.setdefault(key, _Origin())
             limit = self.max_per_origin
             if self.closed or limit is None or origin.open < limit:
@@ -327,8 +331,9 @@ class ConnectionPool:
                 f"Timeout while waiting for a connection to {origin_text}"
             ) from None
 
-    def _take(self, key: PoolKey) -> Optional[PooledConnection]:
-        """The most recently used idle connection that is still usable."""
+    def take(self, key: PoolKey) -> Optional[PooledConnection]:
+        """The most recently used idle connection of ``key`` that is still
+        usable, or None."""
         origin = self._origins.get(key)
         now = self.io_loop.time()
         while origin is not None and origin.idle:
@@ -369,9 +374,9 @@ class ConnectionPool:
         origin.idle[connection] = None
         self._idle[connection] = None
         # (A close callback also makes the stream watch the idle socket.)
-        connection.stream.set_close_callback(
-            functools.partial(self._closed_while_idle, connection)
-        )
+        if connection.on_close is None:
+            connection.on_close = functools.partial(self._closed_while_idle, connection)
+        connection.stream.set_close_callback(connection.on_close)
         _note("p%d kept: %d idle in the pool", connection.number, len(self._idle))
         self._arm_sweep(connection.idle_until)
         if len(self._idle) > self.max_idle:
@@ -473,6 +478,12 @@ class Checkout:
         key = pool_key(
             self.request, host, port, af, ssl_options, source_ip, source_port
         )
+        if key is not None and not self.fresh:
+            # (The usual case, without building what connecting needs.)
+            connection = self.pool.take(key)
+            if connection is not None:
+                self.connection, self.reused = connection, True
+                return connection.stream
         scheme = "http" if ssl_options is None else "https"
         text = f"{scheme}://{host}:{port}"
         # (Older Tornado passes no timeout: it keeps its own timer.)
@@ -504,16 +515,21 @@ class Checkout:
 # -- one fetch ---------------------------------------------------------------------
 
 
-@functools.cache
+_PROPERTIES: dict[type, tuple[str, ...]] = {}
+
+
 def _properties(cls: type) -> tuple[str, ...]:
     """The names of the properties of a request class (``headers``,
     ``body``), which its instances keep under other names."""
-    return tuple(
-        name
-        for klass in cls.__mro__
-        for name, value in vars(klass).items()
-        if isinstance(value, property)
-    )
+    names = _PROPERTIES.get(cls)
+    if names is None:
+        names = _PROPERTIES[cls] = tuple(
+            name
+            for klass in cls.__mro__
+            for name, value in vars(klass).items()
+            if isinstance(value, property)
+        )
+    return names
 
 
 class _RememberingRequest(_tornado.request_proxy_base):  # type: ignore[misc]
@@ -531,6 +547,8 @@ class _RememberingRequest(_tornado.request_proxy_base):  # type: ignore[misc]
         for name, value in vars(request).items():
             if value is not None:
                 resolved[name] = value
+            elif name not in resolved:
+                resolved[name] = None  # (neither has it: the proxy's None)
         for name in _properties(type(request)):
             value = getattr(request, name)
             if value is not None:
