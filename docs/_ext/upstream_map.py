@@ -116,8 +116,8 @@ MAP: dict[str, tuple[str, str]] = {
         "Decides the outgoing framing and keep-alive fields, encodes the "
         "head (refusing line breaks) and writes it with the first chunk.",
         f":meth:`{C}.write_headers`; the decisions in "
-        ":meth:`Exchange.send_head "
-        "<tornado_h1._exchange.Exchange.send_head>` (for either role), the "
+        ":meth:`tornado_h1._exchange.ServerExchange.send_head` and "
+        ":meth:`tornado_h1._exchange.ClientExchange.send_head`, the "
         "bytes by "
         ":func:`tornado_h1._wire.encode_head`",
     ),
