@@ -493,24 +493,33 @@ def _bench_client(keepalive: bool) -> Any:
     return cls(force_instance=True, resolver=LiteralResolver())
 
 
+async def _fetch_once(client: Any, url: str, errors: list[str]) -> None:
+    """One fetch; a failure is counted (and the first few kept), not raised."""
+    try:
+        response = await client.fetch(url, raise_error=False)
+    except Exception as e:  # (a 599: raised even with raise_error=False)
+        errors.append(f"{type(e).__name__}: {e}")
+        return
+    if response.code != 200 or response.body != _BODY:
+        errors.append(f"{response.code} {response.body[:40]!r}")
+
+
 async def _keepalive_client_run(config: dict[str, Any]) -> dict[str, Any]:
     """Sequential fetches for ``duration`` seconds (after ``warmup``), or
     exactly ``count`` of them."""
     client = _bench_client(config["client"] == "keepalive")
     url = f"http://{HOST}:{int(config['port'])}/"
-    errors = 0
+    errors: list[str] = []
     warm_until = time.perf_counter() + float(config.get("warmup", 0))
     while time.perf_counter() < warm_until:
-        await client.fetch(url, raise_error=False)
+        await _fetch_once(client, url, errors)
     count = config.get("count")
     latencies: list[float] = []
     cpu_begun = time.process_time()
     begun = now = time.perf_counter()
     deadline = begun + float(config.get("duration", 0))
     while len(latencies) < count if count else now < deadline:
-        response = await client.fetch(url, raise_error=False)
-        if response.code != 200 or response.body != _BODY:
-            errors += 1
+        await _fetch_once(client, url, errors)
         after = time.perf_counter()
         latencies.append(after - now)
         now = after
@@ -521,7 +530,8 @@ async def _keepalive_client_run(config: dict[str, Any]) -> dict[str, Any]:
         "requests": len(latencies),
         "seconds": now - begun,
         "cpu_s": cpu,
-        "errors": errors,
+        "errors": len(errors),
+        "first_errors": errors[:3],
         "p50_ms": (percentile(ordered, 50) or 0.0) * 1000,
         "p99_ms": (percentile(ordered, 99) or 0.0) * 1000,
         "client_class": type(client).__name__,

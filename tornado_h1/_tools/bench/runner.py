@@ -387,10 +387,14 @@ class Runner:
         client = "keepalive" if side == "tornado_h1" else "simple"
         config = {"port": server.port, "client": client, **config}
         seconds = float(config.get("duration", 0)) + float(config.get("warmup", 0))
+        what = f"the {side} client"
         out, _ = self.children.run(
-            _child_cmd("_keepalive_client", config), seconds + 120, "the client"
+            _child_cmd("_keepalive_client", config), seconds + 120, what
         )
-        return _keepalive_sample(_last_json(out, "the client"), side)
+        sample = _keepalive_sample(_last_json(out, what), side)
+        for error in sample["first_errors"]:
+            self.progress(f"client-keepalive: {what}: {error}")
+        return sample
 
     def _run_keepalive(self, scenario: Scenario) -> list[dict[str, Any]]:
         settings = self.settings
@@ -546,6 +550,7 @@ def _keepalive_sample(result: dict[str, Any], side: str) -> dict[str, Any]:
         "p50_ms": result.get("p50_ms"),
         "p99_ms": result.get("p99_ms"),
         "errors": int(result.get("errors", 0)),
+        "first_errors": list(result.get("first_errors", [])),
     }
 
 
