@@ -23,7 +23,7 @@ from tornado.log import gen_log
 from tornado_h1 import _versions, _wire
 from tornado_h1._chunked import ChunkedDecoder, Need
 from tornado_h1._link import NEXT_ITERATION, is_done, raise_unless_closed, wake
-from tornado_h1._wire import Body
+from tornado_h1._wire import BODY_CHUNKED, BODY_LENGTH
 
 if TYPE_CHECKING:
     from tornado_h1.http1connection import HTTP1Connection
@@ -40,9 +40,9 @@ async def read_body(
 ) -> bool:
     """Read the body with the chosen framing. ``False`` if the body
     timeout expired (the stream is then closed)."""
-    if framing.kind is Body.LENGTH:
+    if framing.kind is BODY_LENGTH:
         reader = _read_fixed(conn, framing.length, delegate)
-    elif framing.kind is Body.CHUNKED:
+    elif framing.kind is BODY_CHUNKED:
         reader = _read_chunked(conn, delegate)
     else:
         reader = _read_until_close(conn, delegate)

@@ -34,13 +34,26 @@ from tornado.httputil import (
 
 from tornado_h1 import _wire
 from tornado_h1._state import (
+    BY_CHUNKS,
+    BY_CLOSE,
+    BY_LENGTH,
+    IN_DONE,
+    IN_IDLE,
     INBOUND,
+    ON_CLOSE,
+    ON_DETACH,
+    ON_END,
+    ON_FINISH,
+    ON_HEAD,
+    ON_INFORMATIONAL,
+    ON_SEND_HEAD,
+    ON_SEND_INTERIM,
+    ON_START,
+    ON_WRITE,
+    OUT_DONE,
+    OUT_IDLE,
     OUTBOUND,
-    Inbound,
-    InEvent,
     OutBody,
-    Outbound,
-    OutEvent,
 )
 
 #: A client accepts at most this many interim (1xx) responses before the
@@ -59,8 +72,8 @@ class Exchange:
     one attribute, not a dozen.
     """
 
-    inbound = Inbound.IDLE
-    outbound = Outbound.IDLE
+    inbound = IN_IDLE
+    outbound = OUT_IDLE
     #: Why the connection ends after this exchange; None keeps it alive.
     close_reason: Optional[str] = None
     #: Set when the head or body deadline passed while we waited.
@@ -71,7 +84,7 @@ class Exchange:
     request_version = "HTTP/1.1"
     #: How our body is delimited; for LENGTH, the length our head declared
     #: (0 for HEAD and 304 answers) and how many of its bytes are owed.
-    out_body = OutBody.UNTIL_CLOSE
+    out_body = BY_CLOSE
     out_length = 0
     remaining = 0
     #: ``HTTP1ConnectionParameters.no_keep_alive``: close after each exchange.
@@ -85,7 +98,7 @@ class Exchange:
 
     def start_head(self) -> None:
         """We are about to wait for a head."""
-        self.inbound = INBOUND[self.inbound, InEvent.START]
+        self.inbound = INBOUND[self.inbound, ON_START]
 
     def received_head(
         self, start_text: str, headers: HTTPHeaders
@@ -113,18 +126,18 @@ class Exchange:
         return True
 
     def _advance_to_body(self, framing: _wire.Framing) -> _wire.Framing:
-        event = InEvent.END if framing.kind is _wire.Body.NONE else InEvent.HEAD
+        event = ON_END if framing.kind is _wire.BODY_NONE else ON_HEAD
         self.inbound = INBOUND[self.inbound, event]
         return framing
 
     def end_message(self) -> None:
-        self.inbound = INBOUND[self.inbound, InEvent.END]
+        self.inbound = INBOUND[self.inbound, ON_END]
 
     def closed(self) -> None:
-        self.inbound = INBOUND[self.inbound, InEvent.CLOSE]
+        self.inbound = INBOUND[self.inbound, ON_CLOSE]
 
     def detached(self) -> None:
-        self.inbound = INBOUND[self.inbound, InEvent.DETACH]
+        self.inbound = INBOUND[self.inbound, ON_DETACH]
 
     # -- sending ----------------------------------------------------------------
 
@@ -143,15 +156,15 @@ class Exchange:
         self, headers: HTTPHeaders, has_length: bool, chunked: bool, empty: bool
     ) -> None:
         if empty:
-            self.out_body, self.remaining = OutBody.LENGTH, 0
+            self.out_body, self.remaining = BY_LENGTH, 0
         elif has_length:
-            self.out_body = OutBody.LENGTH
+            self.out_body = BY_LENGTH
             length = _wire.parse_decimal(headers["Content-Length"])
             self.out_length = self.remaining = length
         elif chunked:
-            self.out_body = OutBody.CHUNKED
+            self.out_body = BY_CHUNKS
         else:
-            self.out_body = OutBody.UNTIL_CLOSE
+            self.out_body = BY_CLOSE
 
     def frame(self, chunk: bytes) -> bytes:
         """``chunk`` as it goes on the wire with our body's framing. Raises
@@ -161,24 +174,24 @@ class Exchange:
 
     def send_body(self, chunk: bytes) -> bytes:
         """A `frame` for ``write()``, which the tables must allow."""
-        self.outbound = OUTBOUND[self.outbound, OutEvent.WRITE]
+        self.outbound = OUTBOUND[self.outbound, ON_WRITE]
         return _FRAMERS[self.out_body](self, chunk)
 
     def finish(self, stream_closed: bool) -> bytes:
         """End the body we send; returns what still has to be written (the
         last chunk, for chunked coding). Raises `HTTPOutputError` if fewer
         bytes were written than Content-Length announced."""
-        finished = OUTBOUND[self.outbound, OutEvent.FINISH]
+        finished = OUTBOUND[self.outbound, ON_FINISH]
         if self.remaining and not stream_closed:  # (only LENGTH counts down)
             raise HTTPOutputError(
                 "Tried to write %d bytes less than Content-Length" % self.remaining
             )
         self.outbound = finished
-        if self.inbound is not Inbound.DONE and self.close_reason is None:
+        if self.inbound is not IN_DONE and self.close_reason is None:
             # The rest of the message we read can only be skipped by
             # closing.
             self.close_reason = _wire.CLOSE_ANSWERED_EARLY
-        if self.out_body is OutBody.CHUNKED and not stream_closed:
+        if self.out_body is BY_CHUNKS and not stream_closed:
             return _wire.LAST_CHUNK
         return b""
 
@@ -213,13 +226,13 @@ class ServerExchange(Exchange):
         return (
             "Expect" in headers
             and headers["Expect"] == "100-continue"
-            and self.outbound is not Outbound.DONE
+            and self.outbound is not OUT_DONE
         )
 
     def framing(self, headers: HTTPHeaders, max_body_size: int) -> _wire.Framing:
         if _wire.REQUEST_CONTROL_FIELDS.isdisjoint(headers):
             # No field that delimits a body (most GETs): step 7 at once.
-            self.inbound = INBOUND[self.inbound, InEvent.END]
+            self.inbound = INBOUND[self.inbound, ON_END]
             return _wire.NO_REQUEST_BODY
         return self._advance_to_body(
             _wire.body_framing(
@@ -230,7 +243,7 @@ class ServerExchange(Exchange):
     def delivers_body(self) -> bool:
         """A server whose response is finished reads the rest of the
         request only to keep the framing, and drops it."""
-        return self.outbound is not Outbound.DONE
+        return self.outbound is not OUT_DONE
 
     def send_head(
         self,
@@ -258,7 +271,7 @@ class ServerExchange(Exchange):
         # RFC 9110 §9.3.2 and §15.4.5: no body, whatever Content-Length says.
         empty = self.request_method == "HEAD" or status == 304
         self._choose_body(headers, has_length, chunked, empty)
-        event = OutEvent.INTERIM if 100 <= status < 200 else OutEvent.HEAD
+        event = ON_SEND_INTERIM if 100 <= status < 200 else ON_SEND_HEAD
         self.outbound = OUTBOUND[self.outbound, event]
         if chunk:
             return data + _FRAMERS[self.out_body](self, chunk)
@@ -293,7 +306,7 @@ class ClientExchange(Exchange):
         if self.interim_responses >= MAX_INTERIM_RESPONSES:
             raise HTTPInputError("Too many 1xx responses")
         self.interim_responses += 1
-        self.inbound = INBOUND[self.inbound, InEvent.INFORMATIONAL]
+        self.inbound = INBOUND[self.inbound, ON_INFORMATIONAL]
         return True
 
     def framing(self, headers: HTTPHeaders, max_body_size: int) -> _wire.Framing:
@@ -320,7 +333,7 @@ class ClientExchange(Exchange):
             _wire.request_line_bytes(method, start_line.path), headers
         )
         self._choose_body(headers, has_length, chunked, False)
-        self.outbound = OUTBOUND[self.outbound, OutEvent.HEAD]
+        self.outbound = OUTBOUND[self.outbound, ON_SEND_HEAD]
         if chunk:
             return data + _FRAMERS[self.out_body](self, chunk)
         return data

@@ -321,6 +321,10 @@ class Body(enum.Enum):
     UNTIL_CLOSE = "until close"  # everything until the server closes
 
 
+# Plain names, for code that tests them per message (see _state).
+BODY_NONE, BODY_LENGTH, BODY_CHUNKED, BODY_UNTIL_CLOSE = Body
+
+
 # 10**18 bytes: an exabyte, past any max_body_size.
 _MAX_LENGTH_DIGITS = 18
 

@@ -64,8 +64,8 @@ from tornado_h1._link import (
     relay_write,
     when_done,
 )
-from tornado_h1._state import Outbound
-from tornado_h1._wire import Body
+from tornado_h1._state import OUT_DONE
+from tornado_h1._wire import BODY_NONE
 
 # Upstream's names, defined in tornado_h1's helper modules.
 _is_done = _link.is_done
@@ -237,7 +237,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                 framing = exchange.framing(headers, self._max_body_size)
                 if self._trace:
                     self._trace.framing(framing)
-                if framing.kind is not Body.NONE:
+                if framing.kind is not BODY_NONE:
                     if not await read_body(self, framing, delegate):
                         return False
                     exchange.end_message()
@@ -301,7 +301,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         if self._is_over or stream is None:
             return None, False
         writer = link.writer if link is not None else None
-        if writer and writer.holding and self._exchange.outbound is Outbound.DONE:
+        if writer and writer.holding and self._exchange.outbound is OUT_DONE:
             closing = self._exchange.close_reason is not None
             return writer.flush_to_wait(closing), True
         if stream.closed():
@@ -317,7 +317,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         if link is not None:
             # Yield once before the next head? (see Link.pause; a flush
             # already gave the client that time.)
-            link.pause = not waited or (framing.kind is not Body.NONE and not flushed)
+            link.pause = not waited or (framing.kind is not BODY_NONE and not flushed)
             if self._trace and self.stream is not None:
                 self._trace.verdict(exchange.close_reason)
         if exchange.close_reason is not None:
