@@ -13,6 +13,7 @@ from typing import Optional
 
 import pytest
 
+from tornado_h1 import _state, _wire
 from tornado_h1._state import (
     INBOUND,
     OUTBOUND,
@@ -279,3 +280,25 @@ def test_every_state_reachable_and_done_reachable_from_every_live_state() -> Non
                     seen.add(target)
                     frontier.append(target)
         assert Inbound.DONE in seen, state
+
+
+def test_the_plain_names_are_the_members() -> None:
+    """The module-level names the core uses per request (``IN_DONE``...)
+    are bound by unpacking each enum: a reordered or missing name would
+    silently swap two states."""
+    named = {
+        "IN_": Inbound,
+        "OUT_": Outbound,
+        "ON_": InEvent,
+    }
+    for prefix, members in named.items():
+        for member in members:
+            assert getattr(_state, prefix + member.name) is member
+    sends = {"HEAD": "ON_SEND_HEAD", "INTERIM": "ON_SEND_INTERIM"}
+    for member in OutEvent:
+        assert getattr(_state, sends.get(member.name, "ON_" + member.name)) is member
+    by = {"LENGTH": "BY_LENGTH", "CHUNKED": "BY_CHUNKS", "UNTIL_CLOSE": "BY_CLOSE"}
+    for body in _state.OutBody:
+        assert getattr(_state, by[body.name]) is body
+    for kind in _wire.Body:
+        assert getattr(_wire, "BODY_" + kind.name) is kind
