@@ -251,6 +251,7 @@ class WriteBehind:
                 # and close flush what is held first.
                 self._write = cls.write
                 stream.__class__ = stream_class_for(cls)
+                stream._h1_writer = self  # type: ignore[attr-defined]
             future = self.future = self.queue.loop.create_future()
             self.queue.add(self)
         self._pieces.append(data)
@@ -322,12 +323,6 @@ class WriteBehind:
         self._settle(None)
 
 
-def _holder(stream: iostream.IOStream) -> Optional[WriteBehind]:
-    loop = loop_of(stream)
-    queue = _queues.get(loop) if loop is not None else None
-    return queue.holders.get(stream) if queue is not None else None
-
-
 _stream_classes: dict[type, type] = {}
 
 
@@ -339,15 +334,15 @@ def stream_class_for(cls: type) -> type:
     if made is None:
         base: Any = cls
 
-        def write(self: iostream.IOStream, data: bytes) -> Future[None]:
-            writer = _holder(self)
-            if writer is not None:
+        def write(self: Any, data: bytes) -> Future[None]:
+            writer: Optional[WriteBehind] = self._h1_writer
+            if writer is not None and writer.holding:
                 writer.flush()
             return base.write(self, data)  # type: ignore[no-any-return]
 
-        def close(self: iostream.IOStream, exc_info: Any = False) -> None:
-            writer = _holder(self)
-            if writer is None:
+        def close(self: Any, exc_info: Any = False) -> None:
+            writer: Optional[WriteBehind] = self._h1_writer
+            if writer is None or not writer.holding:
                 base.close(self, exc_info)
             elif not exc_info:
                 writer.flush()  # what is held goes out first
@@ -367,6 +362,8 @@ def stream_class_for(cls: type) -> type:
                 "write": write,
                 "close": close,
                 "_h1_write_behind": True,
+                # The connection's writer, set with the class (see hold).
+                "_h1_writer": None,
                 "__module__": __name__,
                 "__doc__": "A %s whose write and close first flush what its "
                 "HTTP/1 connection holds (tornado_h1._writebehind)." % cls.__name__,
