@@ -211,9 +211,6 @@ class PooledConnection:
         #: Set by the pool: what runs if the stream closes while idle.
         self.on_close: Optional[Callable[[], None]] = None
 
-    def __str__(self) -> str:
-        return f"{self.origin} (pool connection p{self.number})"
-
 
 class _Origin:
     """The connections of one pool key."""
@@ -668,7 +665,16 @@ class _KeepAliveFetch(_tornado.client_connection_base):  # type: ignore[misc]
             max_body_size=self.max_body_size,
             decompress=bool(self.request.decompress_response),
         )
-        return _h1.HTTP1Connection(stream, True, params, self._checkout.connection)
+        # (No context, as the parent: its log lines name the peer "None".)
+        connection = self._checkout.connection
+        if connection is not None:
+            _note(
+                "p%d carries %s %s",
+                connection.number,
+                self.request.method,
+                self.request.url,
+            )
+        return _h1.HTTP1Connection(stream, True, params, None)
 
     def _reuse_refusal(self) -> Optional[str]:
         """Why this fetch's connection cannot carry another one; None if it
