@@ -25,6 +25,11 @@ Scenarios (``--scenarios raw,web,...``; ``--list`` describes them):
                through a ``stream_request_body`` handler (MB/s)
 ``headers``    requests with 10, 100 and 1,000 header fields: per-field cost
 ``client``     ``SimpleAsyncHTTPClient`` fetches: client CPU per request
+``client-keepalive``  sequential fetches per second (and client CPU per
+               fetch) of upstream's ``SimpleAsyncHTTPClient`` against
+               ``tornado_h1.KeepAliveAsyncHTTPClient``, from a canned
+               ``asyncio`` responder in its own process, and the
+               connections each opened for 1,000 fetches
 ``idle``       10,000 idle keep-alive connections: server RSS per connection
 ``ceiling``    the raw workload against a bare IOStream loop
                (``read_until(b"\\r\\n\\r\\n")`` + a canned reply), as a reference
