@@ -40,6 +40,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "allow_error_log: the test expects ERROR records from Tornado's loggers",
     )
+    # With no loop ever set, asyncio.get_event_loop() makes one: Tornado's
+    # make_current (pytest-tornasync's io_loop) would make a loop nobody
+    # closes, and its ResourceWarning, when collected, fail a later test.
+    asyncio.set_event_loop(None)
     # pytest-tornasync waits forever by default; a hung test should fail.
     if getattr(config.option, "async_test_timeout", 0) is None:
         config.option.async_test_timeout = 30.0
