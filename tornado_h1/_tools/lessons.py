@@ -229,12 +229,13 @@ EXERCISES: tuple[Scenario, ...] = (
             "without an answer: a slow client cannot hold a connection "
             "forever."
         ),
-        steps=(b"GET / HTTP/1.1\r\nHost: local", 1.0, b"host\r\n\r\n"),
+        # 1.5 s of silence against a 0.5 s timeout: room for a busy machine.
+        steps=(b"GET / HTTP/1.1\r\nHost: local", 1.5, b"host\r\n\r\n"),
         response=(),
         trace=("timeout: closing",),
         options={"idle_connection_timeout": 0.5},
         command=(
-            "(printf 'GET / HTTP/1.1\\r\\nHost: local'; sleep 1; "
+            "(printf 'GET / HTTP/1.1\\r\\nHost: local'; sleep 1.5; "
             "printf 'host\\r\\n\\r\\n') | nc -q 1 127.0.0.1 8888"
         ),
     ),
