@@ -119,7 +119,7 @@ def connection_tokens(headers: Optional[httputil.HTTPHeaders]) -> set[str]:
     if headers is None or "Connection" not in headers:
         return set()
     return {
-        token.strip().lower()
+        token.strip(" \t").lower()  # (OWS: spaces and tabs only)
         for value in headers.get_list("Connection")
         for token in value.split(",")
     }
