@@ -73,15 +73,20 @@ def test_a_note_said_of_several_rows_is_printed_once(doc: Any) -> None:
     )
     for row_id, pct in (("raw", 61), ("web", 70), ("headers-10", 75)):
         doc["notes"].append(limited.format(id=row_id, pct=pct))
+    # The same said of another side (the ceiling's server) is the same note.
+    doc["notes"].append(
+        limited.format(id="ceiling", pct=59).replace("the upstream", "the ceiling")
+    )
     doc["notes"].append(limited.format(id="web", pct=70))  # twice
-    text = report.render_text(doc)
+    text = " ".join(report.render_text(doc).split())
     assert text.count("limited the rate") == 1
     _, notes = report.table_rows(doc)
     merged = [note for note in notes if "limited the rate" in note]
     assert merged == [
-        "the upstream server used only N% of a CPU: the load generator (or "
+        "the X server used only X% of a CPU: the load generator (or "
         "other load on the machine) limited the rate, which understates the "
-        "difference [rows, with each N: raw (61); web (70); headers-10 (75)]"
+        "difference [rows, with each X: raw (upstream, 61); web (upstream, 70); "
+        "headers-10 (upstream, 75); ceiling (ceiling, 59)]"
     ]
 
 

@@ -163,7 +163,9 @@ def _row_notes(row: dict[str, Any]) -> list[str]:
 
 
 _NOTE = re.compile(r"^(?P<who>[\w.-]+): (?P<text>.+)$", re.S)
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# What varies between the notes said of several rows: numbers, and which
+# side (upstream, tornado_h1, the ceiling) they are about.
+_NUMBER = re.compile(r"\d+(?:\.\d+)?|\b(?:upstream|tornado_h1|ceiling)\b")
 
 
 def merge_notes(notes: Sequence[str]) -> list[str]:
@@ -176,7 +178,7 @@ def merge_notes(notes: Sequence[str]) -> list[str]:
         if match is None:
             groups.setdefault(note, []).append(("", note))
             continue
-        template = _NUMBER.sub("N", match.group("text"))
+        template = _NUMBER.sub("X", match.group("text"))
         groups.setdefault(template, []).append((match.group("who"), note))
     merged = []
     for template, members in groups.items():
@@ -187,7 +189,7 @@ def merge_notes(notes: Sequence[str]) -> list[str]:
         for who, note in members:
             numbers = _NUMBER.findall(_NOTE.match(note).group("text"))  # type: ignore[union-attr]
             rows.append(f"{who} ({', '.join(numbers)})" if numbers else who)
-        merged.append(f"{template} [rows, with each N: {'; '.join(rows)}]")
+        merged.append(f"{template} [rows, with each X: {'; '.join(rows)}]")
     return merged
 
 
