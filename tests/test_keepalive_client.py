@@ -707,7 +707,7 @@ async def test_without_the_buffer_probe_nothing_is_retried(
 async def test_server_idle_close_noticed_while_idle(
     servers: Servers, clients: Clients, trace: LogRecorder
 ) -> None:
-    server, url = servers.tornado(idle_connection_timeout=0.2)
+    server, url = servers.tornado(idle_connection_timeout=0.5)
     client = clients()
     assert await fetch_ok(client, url) == b"hello"
     pool = client._keepalive_pool

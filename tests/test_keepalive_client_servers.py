@@ -176,10 +176,9 @@ class CloseDelimited11(CloseDelimited):
 
 
 class KeepAlive11(CloseDelimited):
-    """HTTP/1.1 with Content-Length; closes connections idle for 0.3 s."""
+    """HTTP/1.1 with Content-Length, keeping connections open."""
 
     protocol_version = "HTTP/1.1"
-    timeout = 0.3
 
     def do_GET(self) -> None:
         self.send_response(200)
@@ -193,6 +192,12 @@ class KeepAlive11(CloseDelimited):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+
+class ClosingIdle11(KeepAlive11):
+    """KeepAlive11, closing a connection that waits for a request 1 s."""
+
+    timeout = 1.0
 
 
 @pytest.fixture
@@ -251,11 +256,11 @@ async def test_http_server_keep_alive(http_server: Any, clients: Clients) -> Non
 async def test_idle_close_noticed_before_reuse(
     http_server: Any, clients: Clients, trace: LogRecorder
 ) -> None:
-    # http.server closes the idle connection after 0.3 s, in its own
+    # http.server closes the idle connection after 1 s, in its own
     # thread; the loop does not run meanwhile, so the stream has not seen
     # the close: the check before reuse must. A POST is never retried, so
     # it succeeds only on a new connection.
-    server, url = http_server(KeepAlive11)
+    server, url = http_server(ClosingIdle11)
     client = clients()
     assert await fetch_ok(client, url) == b"hello"
     (stream,) = pooled_streams(client)
