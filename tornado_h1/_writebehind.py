@@ -342,6 +342,7 @@ def stream_class_for(cls: type) -> type:
 
         def close(self: Any, exc_info: Any = False) -> None:
             writer: Optional[WriteBehind] = self._h1_writer
+            self._h1_writer = None  # (no stream-writer cycle left behind)
             if writer is None or not writer.holding:
                 base.close(self, exc_info)
             elif not exc_info:
