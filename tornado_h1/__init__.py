@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tornado_h1._install import install, installed, is_installed, uninstall
+from tornado_h1._options import ServerOptions
 
 if TYPE_CHECKING:
     from tornado_h1._keepalive import KeepAliveAsyncHTTPClient
@@ -31,6 +32,7 @@ __all__ = [
     "HTTP1ServerConnection",
     "HTTPServer",
     "KeepAliveAsyncHTTPClient",
+    "ServerOptions",
     "SimpleAsyncHTTPClient",
     "__version__",
     "install",

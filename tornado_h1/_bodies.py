@@ -33,6 +33,26 @@ CHUNK_YIELD_COST = 1 << 10
 _COALESCE_CHUNKS = _versions.CURRENT.coalesce_chunks
 
 
+def body_framing(conn: HTTP1Connection, headers: httputil.HTTPHeaders) -> _wire.Framing:
+    """How the body ends (the exchange decides), after the ``100 Continue``
+    it may be owed. With precise errors the framing is decided first, so
+    that a body over the limit gets its 413 instead of an invitation to
+    send it."""
+    exchange, link = conn._exchange, conn._link
+    first = link is not None and link.options.precise_errors
+    if first:
+        framing = exchange.framing(headers, conn._max_body_size)
+    if exchange.owes_continue(headers):
+        conn.stream.write(_wire.CONTINUE)
+        if conn._trace:
+            conn._trace("sent 100 Continue")
+    if not first:
+        framing = exchange.framing(headers, conn._max_body_size)
+    if conn._trace:
+        conn._trace.framing(framing)
+    return framing
+
+
 async def read_body(
     conn: HTTP1Connection,
     framing: _wire.Framing,

@@ -143,6 +143,6 @@ class ChunkedDecoder:
             return
         self.total += size
         if self.total > self.limit:
-            raise HTTPInputError("chunked body too large")
+            raise HTTPInputError(_wire.CHUNKED_TOO_LARGE)
         self.remaining = size
         self.part = Part.DATA

@@ -29,7 +29,9 @@ import re
 import sys
 import types
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, Optional
+
+from tornado_h1._options import ServerOptions
 
 UPSTREAM = "tornado.http1connection"
 _OURS = "tornado_h1.http1connection"
@@ -47,8 +49,9 @@ class _Swap:
         self.preexisting: set[str] = set()
         # Our object -> upstream's, for switching back later imports.
         self.reverse: dict[int, Any] = {}
-        # The write-behind policy our server connections had before.
+        # The write-behind policy and options our server connections had.
         self.policy: Any = None
+        self.options: Any = None
 
 
 _swap = _Swap()
@@ -80,15 +83,17 @@ def is_installed() -> bool:
     return _swap.active
 
 
-def install(*, write_behind: str = "adaptive") -> None:
+def install(
+    *, write_behind: str = "adaptive", options: Optional[ServerOptions] = None
+) -> None:
     """Put tornado_h1 in place of ``tornado.http1connection``.
 
     :arg str write_behind: when server connections hold small responses
         for one flush per loop iteration (see :mod:`tornado_h1._writebehind`):
         ``"adaptive"`` (the default: while the loop is busy), ``"always"``
         or ``"off"``. Servers made while installed use it.
-
-    Safe to call more than once; a second call does nothing.
+    :arg options: `tornado_h1.ServerOptions` for servers made while
+        installed (``None``: upstream's behaviour). A second call does nothing.
     """
     if _swap.active:
         return
@@ -96,7 +101,7 @@ def install(*, write_behind: str = "adaptive") -> None:
 
     ours = _ours()
     upstream = _upstream()
-    _configure(ours, write_behind)
+    _configure(ours, write_behind, options or ServerOptions())
     # (upstream's object, ours) for the module and each name it defines.
     pairs = [(upstream, ours)] + [
         (value, getattr(ours, name))
@@ -139,15 +144,18 @@ def install(*, write_behind: str = "adaptive") -> None:
     _swap.active = True
 
 
-def _configure(ours: types.ModuleType, write_behind: str) -> None:
-    """Give our server connections the write-behind policy asked for (the
-    class keeps upstream's exact shape: the policy is a private class
-    attribute, set here and restored by uninstall)."""
+def _configure(
+    ours: types.ModuleType, write_behind: str, options: ServerOptions
+) -> None:
+    """Give our server connections the write-behind policy and the options
+    asked for (the class keeps upstream's exact shape: both are private
+    class attributes, set here and restored by uninstall)."""
     from tornado_h1._writebehind import Policy
 
     cls = ours.HTTP1ServerConnection
-    _swap.policy = cls._write_behind
+    _swap.policy, _swap.options = cls._write_behind, cls._options
     cls._write_behind = Policy(write_behind)
+    cls._options = options
 
 
 def uninstall() -> None:
@@ -176,7 +184,9 @@ def uninstall() -> None:
                 namespace[name] = old
     for value, home in _swap.relabelled:
         value.__module__ = home
-    _ours().HTTP1ServerConnection._write_behind = _swap.policy
+    server_connection = _ours().HTTP1ServerConnection
+    server_connection._write_behind = _swap.policy
+    server_connection._options = _swap.options
     _swap.rebound.clear()
     _swap.relabelled.clear()
     _swap.active = False

@@ -12,6 +12,8 @@ from tornado import iostream
 from tornado.concurrent import Future
 
 from tornado_h1 import _writebehind
+from tornado_h1._options import DEFAULT as DEFAULT_OPTIONS
+from tornado_h1._options import ServerOptions
 
 if TYPE_CHECKING:
     from tornado_h1.http1connection import HTTP1Connection
@@ -51,8 +53,9 @@ class Link:
     """
 
     __slots__ = (
-        "stream", "persistent", "policy", "writer", "nodelay", "streak",
-        "closing", "pause", "_handle", "_handle_due", "_due", "_owner",
+        "stream", "persistent", "policy", "options", "writer", "nodelay",
+        "streak", "closing", "pause", "_handle", "_handle_due", "_due",
+        "_owner",
     )  # fmt: skip
 
     def __init__(
@@ -60,8 +63,11 @@ class Link:
         stream: iostream.IOStream,
         persistent: bool = False,
         policy: _writebehind.Policy = _writebehind.Policy.OFF,
+        options: ServerOptions = DEFAULT_OPTIONS,
     ) -> None:
         self.stream, self.persistent, self.policy = stream, persistent, policy
+        # What the server does beyond upstream's behaviour.
+        self.options = options
         # Made at the first response (an idle connection costs nothing more).
         self.writer: Optional[_writebehind.WriteBehind] = None
         self.nodelay = False

@@ -9,12 +9,13 @@ log message and behaviour of the parent classes is kept.
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Optional, cast
 
 from tornado import httpserver, iostream, simple_httpclient
 
 from tornado_h1 import _tornado
 from tornado_h1 import http1connection as _h1
+from tornado_h1._options import ServerOptions
 
 _PARAMETER_NAMES = (
     "no_keep_alive",
@@ -42,9 +43,17 @@ class HTTPServer(httpserver.HTTPServer):
     Takes exactly the arguments of its parent.
     """
 
-    def initialize(self, *args: Any, **kwargs: Any) -> None:
+    def initialize(
+        self,
+        *args: Any,
+        h1_options: Optional[ServerOptions] = None,
+        **kwargs: Any,
+    ) -> None:
+        """The parent's arguments, and ``h1_options``: a
+        :class:`tornado_h1.ServerOptions` for this server's connections."""
         super().initialize(*args, **kwargs)
         self.conn_params = _our_parameters(self.conn_params)  # type: ignore[assignment]
+        self._h1_options = h1_options
 
     def handle_stream(
         self, stream: iostream.IOStream, address: tuple[Any, ...]
@@ -57,6 +66,8 @@ class HTTPServer(httpserver.HTTPServer):
         context = _tornado.request_context(self, stream, address)
         params = cast(_h1.HTTP1ConnectionParameters, self.conn_params)
         conn = _h1.HTTP1ServerConnection(stream, params, context)
+        if self._h1_options is not None:
+            conn._options = self._h1_options
         _tornado.track_connection(self, conn)
         conn.start_serving(self)
 

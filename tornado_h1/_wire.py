@@ -408,10 +408,10 @@ def _content_length(headers: HTTPHeaders, max_body_size: int) -> int | None:
     # More digits than any real body needs is too long before int() is asked
     # to convert them (Python refuses more than 4300).
     if len(value) > _MAX_LENGTH_DIGITS:
-        raise HTTPInputError("Content-Length too long")
+        raise HTTPInputError(LENGTH_TOO_LARGE)
     length = int(value)
     if length > max_body_size:
-        raise HTTPInputError("Content-Length too long")
+        raise HTTPInputError(LENGTH_TOO_LARGE)
     return length
 
 
@@ -516,3 +516,33 @@ def frame_chunk(chunk: bytes) -> bytes:
 LAST_CHUNK = b"0\r\n\r\n"
 CONTINUE = b"HTTP/1.1 100 (Continue)\r\n\r\n"
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\n\r\n"
+
+
+# What a body over ``max_body_size`` is refused with (upstream's words, and
+# the exception stays upstream's HTTPInputError): 413 with precise errors.
+LENGTH_TOO_LARGE = "Content-Length too long"
+CHUNKED_TOO_LARGE = "chunked body too large"
+
+
+#: The refusals a server can name precisely (see ServerOptions), by status,
+#: with the reason phrases of RFC 9110 §15.5: each with an empty body and
+#: the close it announces (RFC 9112 §9.6).
+REFUSALS = {
+    status: b"HTTP/1.1 %d %s\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    % (status, reason)
+    for status, reason in [
+        (400, b"Bad Request"),
+        (413, b"Content Too Large"),
+    ]
+}
+
+
+def refusal(error: HTTPInputError, precise: bool) -> tuple[bytes, str]:
+    """A server's reply to a request refused for ``error``, and how its log
+    line begins: upstream's bare 400 and words, or with precise errors the
+    status that says why."""
+    if not precise:
+        return BAD_REQUEST, "Malformed HTTP message"
+    too_large = str(error) in (LENGTH_TOO_LARGE, CHUNKED_TOO_LARGE)
+    status = 413 if too_large else 400
+    return REFUSALS[status], "Refused with %d" % status

@@ -52,7 +52,7 @@ from tornado.util import GzipDecompressor  # noqa: F401
 
 from tornado_h1 import _abnf, _bodies, _delegates, _exchange, _link, _params  # isort: skip
 from tornado_h1 import _tornado, _trace, _versions, _wire, _writebehind  # isort: skip
-from tornado_h1._bodies import read_body
+from tornado_h1._bodies import body_framing, read_body
 from tornado_h1._delegates import guarded_failure, inflating
 from tornado_h1._exchange import ClientExchange, ServerExchange
 from tornado_h1._link import (
@@ -64,6 +64,7 @@ from tornado_h1._link import (
     relay_write,
     when_done,
 )
+from tornado_h1._options import DEFAULT as _DEFAULT_OPTIONS
 from tornado_h1._state import OUT_DONE
 from tornado_h1._wire import BODY_NONE
 
@@ -230,13 +231,7 @@ class HTTP1Connection(httputil.HTTPConnection):
                         break
                     # Until the next head the delegate is between messages.
                     self._owes_close = False
-                if exchange.owes_continue(headers):
-                    self.stream.write(_wire.CONTINUE)
-                    if self._trace:
-                        self._trace("sent 100 Continue")
-                framing = exchange.framing(headers, self._max_body_size)
-                if self._trace:
-                    self._trace.framing(framing)
+                framing = body_framing(self, headers)
                 if framing.kind is not BODY_NONE:
                     if not await read_body(self, framing, delegate):
                         return False
@@ -330,15 +325,19 @@ class HTTP1Connection(httputil.HTTPConnection):
         return self.stream is not None
 
     async def _refuse(self, error: httputil.HTTPInputError) -> None:
-        """Malformed input: a 400 from a server; a client's delegate learns
-        that its response will not come. Then the connection closes."""
-        gen_log.info("Malformed HTTP message from %s: %s", self.context, error)
+        """Malformed input: a 400 from a server (or, with precise errors,
+        the status that says why); a client's delegate learns that its
+        response will not come. Then the connection closes."""
+        link = self._link
+        precise = link is not None and link.options.precise_errors
+        reply, what = _wire.refusal(error, precise)
+        gen_log.info(what + " from %s: %s", self.context, error)
         if self._trace:
             self._trace("malformed: %s", error)
-        if not self.is_client:
-            await self.stream.write(_wire.BAD_REQUEST)
-        else:
+        if self.is_client:
             self._owes_close = True
+        else:
+            await self.stream.write(reply)
         self.close()
 
     async def _read_head(self) -> Optional[bytes]:
@@ -595,6 +594,9 @@ class HTTP1ServerConnection:
     # How small responses are written (see tornado_h1._writebehind); a
     # configured subclass (tornado_h1.install(write_behind=...)) changes it.
     _write_behind = _writebehind.Policy.ADAPTIVE
+    # What the server does beyond upstream's behaviour (tornado_h1.ServerOptions;
+    # install(options=...) or tornado_h1.HTTPServer(h1_options=...) sets it).
+    _options = _DEFAULT_OPTIONS
 
     def __init__(
         self,
@@ -635,7 +637,7 @@ class HTTP1ServerConnection:
 
     async def _serve(self, delegate: httputil.HTTPServerConnectionDelegate) -> None:
         stream, params = self.stream, self.params
-        link = Link(stream, True, self._write_behind)
+        link = Link(stream, True, self._write_behind, self._options)
         trace = _trace.tracer(self.context)
         later = False
         try:

@@ -1,0 +1,152 @@
+"""``ServerOptions(precise_errors=True)``: a refused request is answered
+with the status that says why (413, 400), with ``Content-Length: 0``
+and ``Connection: close``; a body over the limit gets its 413 instead of
+``100 Continue``. Without the option, upstream's answers stay (a bare 400,
+or a close without an answer). Real servers, real sockets."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+import tornado.httpserver
+import tornado.testing
+import tornado.web
+
+import tornado_h1
+from tornado_h1 import ServerOptions, _wire
+
+pytestmark = pytest.mark.usefixtures("logs")
+
+PRECISE = ServerOptions(precise_errors=True)
+LIMIT = 1000
+
+
+class Echo(tornado.web.RequestHandler):
+    def post(self) -> None:
+        self.write(self.request.body)
+
+
+def _app() -> tornado.web.Application:
+    return tornado.web.Application([("/", Echo)])
+
+
+def _serve_precise(serve: Any, **params: Any) -> int:
+    return serve(_app(), h1_options=PRECISE, **params)  # type: ignore[no-any-return]
+
+
+def _post_head(length: int, *extra: bytes) -> bytes:
+    return (
+        b"\r\n".join(
+            [b"POST / HTTP/1.1", b"Host: t", b"Content-Length: %d" % length, *extra]
+        )
+        + b"\r\n\r\n"
+    )
+
+
+def _refusal(status: int) -> bytes:
+    return _wire.REFUSALS[status]
+
+
+async def test_a_body_over_the_limit_gets_413(serve: Any, raw_client: Any) -> None:
+    port = _serve_precise(serve, max_body_size=LIMIT)
+    client = await raw_client(port)
+    await client.send(_post_head(LIMIT + 1))
+    assert await client.recv_until_closed() == _refusal(413)
+
+
+async def test_413_comes_instead_of_100_continue(serve: Any, raw_client: Any) -> None:
+    """The client asked before sending: it is told no, not invited to send
+    a body that would be refused."""
+    port = _serve_precise(serve, max_body_size=LIMIT)
+    client = await raw_client(port)
+    await client.send(_post_head(LIMIT + 1, b"Expect: 100-continue"))
+    reply = await client.recv_until_closed()
+    assert reply == _refusal(413)
+    assert b"100" not in reply.split(b"\r\n")[0]
+
+
+async def test_a_body_within_the_limit_still_gets_100_continue(
+    serve: Any, raw_client: Any
+) -> None:
+    port = _serve_precise(serve, max_body_size=LIMIT)
+    client = await raw_client(port)
+    await client.send(_post_head(5, b"Expect: 100-continue"))
+    assert await client.recv_until(b"\r\n\r\n") == _wire.CONTINUE
+    await client.send(b"hello")
+    assert (await client.recv_response()).endswith(b"\r\n\r\nhello")
+
+
+async def test_a_chunked_body_over_the_limit_gets_413(
+    serve: Any, raw_client: Any
+) -> None:
+    port = _serve_precise(serve, max_body_size=LIMIT)
+    client = await raw_client(port)
+    body = b"%x\r\n%s\r\n" % (LIMIT + 1, b"x" * (LIMIT + 1))
+    await client.send(
+        b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+    )
+    assert await client.recv_until_closed() == _refusal(413)
+
+
+async def test_anything_else_malformed_gets_a_closing_400(
+    serve: Any, raw_client: Any
+) -> None:
+    port = _serve_precise(serve)
+    client = await raw_client(port)
+    await client.send(b"GET / HTTP/1.1\r\nHost: t\r\nNo colon here\r\n\r\n")
+    assert await client.recv_until_closed() == _refusal(400)
+
+
+async def test_the_log_names_the_status(
+    serve: Any, raw_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = _serve_precise(serve, max_body_size=LIMIT)
+    client = await raw_client(port)
+    with caplog.at_level(logging.INFO, logger="tornado.general"):
+        await client.send(_post_head(LIMIT + 1))
+        await client.recv_until_closed()
+    assert any(
+        r.getMessage().startswith("Refused with 413 from ")
+        and r.getMessage().endswith(": Content-Length too long")
+        for r in caplog.records
+    )
+
+
+async def test_without_the_option_upstream_answers_stay(
+    serve: Any, raw_client: Any
+) -> None:
+    """Upstream's bare 400 for a body over the limit (after the 100
+    Continue it was asked for), and a silent close for a head over it."""
+    port = serve(_app(), max_body_size=LIMIT, max_header_size=1024)
+    client = await raw_client(port)
+    await client.send(_post_head(LIMIT + 1, b"Expect: 100-continue"))
+    assert await client.recv_until_closed() == _wire.CONTINUE + _wire.BAD_REQUEST
+    client = await raw_client(port)
+    await client.send(b"GET / HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 2048)
+    assert await client.recv_until_closed() == b""
+
+
+async def test_install_passes_the_options_on(raw_client: Any) -> None:
+    """``tornado_h1.install(options=...)``: Tornado's own HTTPServer then
+    answers precisely; uninstall restores upstream's answers."""
+    was_installed = tornado_h1.is_installed()
+    tornado_h1.uninstall()
+    tornado_h1.install(options=PRECISE)
+    server = tornado.httpserver.HTTPServer(_app(), max_body_size=LIMIT)
+    try:
+        sock, port = tornado.testing.bind_unused_port()
+        server.add_sockets([sock])
+        client = await raw_client(port)
+        await client.send(_post_head(LIMIT + 1))
+        assert await client.recv_until_closed() == _refusal(413)
+    finally:
+        server.stop()
+        await server.close_all_connections()
+        tornado_h1.uninstall()
+        if was_installed:
+            tornado_h1.install()
+    from tornado_h1 import http1connection
+
+    assert http1connection.HTTP1ServerConnection._options == ServerOptions()
