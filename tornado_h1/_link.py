@@ -11,9 +11,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 from tornado import iostream
 from tornado.concurrent import Future
 
-from tornado_h1 import _writebehind
-from tornado_h1._options import DEFAULT as DEFAULT_OPTIONS
-from tornado_h1._options import ServerOptions
+from tornado_h1 import _options, _writebehind
 
 if TYPE_CHECKING:
     from tornado_h1.http1connection import HTTP1Connection
@@ -63,7 +61,7 @@ class Link:
         stream: iostream.IOStream,
         persistent: bool = False,
         policy: _writebehind.Policy = _writebehind.Policy.OFF,
-        options: ServerOptions = DEFAULT_OPTIONS,
+        options: _options.ServerOptions = _options.DEFAULT,
     ) -> None:
         self.stream, self.persistent, self.policy = stream, persistent, policy
         # What the server does beyond upstream's behaviour.
