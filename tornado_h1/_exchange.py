@@ -201,6 +201,15 @@ class ServerExchange(Exchange):
 
     #: An HTTP/1.0 request asked to be kept alive: the response says yes.
     confirm_keep_alive = False
+    #: Set by `make_last`: why this exchange ends the connection, decided
+    #: before its head arrived.
+    last_reason: Optional[str] = None
+
+    def make_last(self, reason: str) -> None:
+        """End the connection after this exchange, whatever the request
+        asks (its response says ``Connection: close``), for ``reason``."""
+        # (no_keep_alive too, so that the plain-request shortcut is not taken)
+        self.no_keep_alive, self.last_reason = True, reason
 
     def received_head(self, start_text: str, headers: HTTPHeaders) -> RequestStartLine:
         """A request head was read: parse its start line, and decide whether
@@ -214,11 +223,14 @@ class ServerExchange(Exchange):
             and _wire.REQUEST_CONTROL_FIELDS.isdisjoint(headers)
         ):
             return start_line  # no Connection field: it persists (most GETs)
-        self.close_reason = _wire.close_reason(
+        self.close_reason = self.last_reason or _wire.close_reason(
             version, start_line.method, headers, self.no_keep_alive
         )
         if version == "HTTP/1.0":
-            self.confirm_keep_alive = _wire.asks_keep_alive(headers)
+            # (never a yes that the close after this exchange would belie)
+            self.confirm_keep_alive = (
+                self.last_reason is None and _wire.asks_keep_alive(headers)
+            )
         return start_line
 
     def owes_continue(self, headers: HTTPHeaders) -> bool:

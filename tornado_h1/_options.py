@@ -10,6 +10,7 @@ upstream's behaviour.
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,9 +28,14 @@ class ServerOptions:
         (A head over ``max_header_size`` is still closed without an answer:
         IOStream closes the connection itself when a read cannot be
         satisfied.)
+    :arg int max_requests: the most requests one connection serves; the
+        response to the last says ``Connection: close`` (RFC 9112 §9.6) and
+        the connection then closes, so that clients spread over restarted
+        or added servers. ``None`` (upstream's behaviour): no limit.
     """
 
     precise_errors: bool = False
+    max_requests: Optional[int] = None
 
 
 #: Upstream's behaviour.

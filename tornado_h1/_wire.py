@@ -267,6 +267,7 @@ CLOSE_NO_KEEP_ALIVE = "no_keep_alive is set"
 CLOSE_HTTP10 = "HTTP/1.0 without Connection: keep-alive"
 CLOSE_HTTP10_UNDELIMITED = "HTTP/1.0 request whose end only a close can mark"
 CLOSE_ANSWERED_EARLY = "the response ended before the request was read"
+CLOSE_MAX_REQUESTS = "the connection served its max_requests"
 
 
 def close_reason(

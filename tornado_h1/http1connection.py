@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging  # noqa: F401 (upstream's namespace)
 import re
 import types  # noqa: F401
@@ -66,7 +67,7 @@ from tornado_h1._link import (
 )
 from tornado_h1._options import DEFAULT as _DEFAULT_OPTIONS
 from tornado_h1._state import OUT_DONE
-from tornado_h1._wire import BODY_NONE
+from tornado_h1._wire import BODY_NONE, CLOSE_MAX_REQUESTS
 
 # Upstream's names, defined in tornado_h1's helper modules.
 _is_done = _link.is_done
@@ -639,13 +640,14 @@ class HTTP1ServerConnection:
         stream, params = self.stream, self.params
         link = Link(stream, True, self._write_behind, self._options)
         trace = _trace.tracer(self.context)
-        later = False
+        last = self._options.max_requests
         try:
-            while True:
+            for served in itertools.count(1):
                 conn = HTTP1Connection(stream, False, params, self.context)
                 conn._link, conn._trace = link, trace
-                conn._yield_if_buffered = later
-                later = True
+                conn._yield_if_buffered = served > 1
+                if served == last:
+                    cast(ServerExchange, conn._exchange).make_last(CLOSE_MAX_REQUESTS)
                 request_delegate = delegate.start_request(self, conn)
                 try:
                     keep_going = await conn.read_response(request_delegate)

@@ -1,8 +1,12 @@
-"""``ServerOptions(precise_errors=True)``: a refused request is answered
-with the status that says why (413, 400), with ``Content-Length: 0``
-and ``Connection: close``; a body over the limit gets its 413 instead of
-``100 Continue``. Without the option, upstream's answers stay (a bare 400,
-or a close without an answer). Real servers, real sockets."""
+"""``ServerOptions``, real servers and real sockets.
+
+``precise_errors``: a refused request is answered with the status that
+says why (413, 400), with ``Content-Length: 0`` and ``Connection: close``;
+a body over the limit gets its 413 instead of ``100 Continue``. Without the
+option, upstream's answers stay (a bare 400, or a close without an answer).
+
+``max_requests``: the response to a connection's last request says
+``Connection: close``, and the connection closes."""
 
 from __future__ import annotations
 
@@ -150,3 +154,50 @@ async def test_install_passes_the_options_on(raw_client: Any) -> None:
     from tornado_h1 import http1connection
 
     assert http1connection.HTTP1ServerConnection._options == ServerOptions()
+
+
+class Hello(tornado.web.RequestHandler):
+    def get(self) -> None:
+        self.write("hi")
+
+
+async def _get(client: Any, version: bytes = b"HTTP/1.1", *extra: bytes) -> bytes:
+    await client.send(b"\r\n".join([b"GET / " + version, b"Host: t", *extra, b"", b""]))
+    return await client.recv_response()  # type: ignore[no-any-return]
+
+
+def _head_of(response: bytes) -> bytes:
+    return response.split(b"\r\n\r\n", 1)[0].lower()
+
+
+async def test_max_requests_closes_after_the_last(serve: Any, raw_client: Any) -> None:
+    port = serve(
+        tornado.web.Application([("/", Hello)]),
+        h1_options=ServerOptions(max_requests=2),
+    )
+    client = await raw_client(port)
+    assert b"connection: close" not in _head_of(await _get(client))
+    assert b"connection: close" in _head_of(await _get(client))
+    assert await client.recv_until_closed() == b""
+
+
+async def test_max_requests_never_confirms_an_http10_keep_alive(
+    serve: Any, raw_client: Any
+) -> None:
+    port = serve(
+        tornado.web.Application([("/", Hello)]),
+        h1_options=ServerOptions(max_requests=1),
+    )
+    client = await raw_client(port)
+    response = await _get(client, b"HTTP/1.0", b"Connection: keep-alive")
+    assert b"keep-alive" not in _head_of(response)
+    assert await client.recv_until_closed() == b""
+
+
+async def test_without_max_requests_the_connection_goes_on(
+    serve: Any, raw_client: Any
+) -> None:
+    port = serve(tornado.web.Application([("/", Hello)]))
+    client = await raw_client(port)
+    for _ in range(3):
+        assert b"connection: close" not in _head_of(await _get(client))
