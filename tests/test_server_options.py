@@ -10,6 +10,7 @@ option, upstream's answers stay (a bare 400, or a close without an answer).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -201,3 +202,78 @@ async def test_without_max_requests_the_connection_goes_on(
     client = await raw_client(port)
     for _ in range(3):
         assert b"connection: close" not in _head_of(await _get(client))
+
+
+def _hello_app() -> tornado.web.Application:
+    return tornado.web.Application([("/", Hello)])
+
+
+async def test_idle_timeout_closes_an_idle_kept_alive_connection(
+    serve: Any, raw_client: Any
+) -> None:
+    """idle_timeout 0.3 s under a header_timeout of 60 s: the idle
+    connection is closed long before the header_timeout."""
+    port = serve(
+        _hello_app(),
+        idle_connection_timeout=60,
+        h1_options=ServerOptions(idle_timeout=0.3),
+    )
+    client = await raw_client(port)
+    await _get(client)
+    assert await client.recv_until_closed(timeout=10) == b""
+
+
+async def test_a_request_begun_in_the_idle_time_gets_its_header_timeout(
+    serve: Any, raw_client: Any
+) -> None:
+    port = serve(
+        _hello_app(),
+        idle_connection_timeout=60,
+        h1_options=ServerOptions(idle_timeout=0.5),
+    )
+    client = await raw_client(port)
+    await _get(client)
+    await client.send(b"GET / HTTP/1.1\r\n")
+    await asyncio.sleep(1.5)  # past the idle deadline, mid-head
+    await client.send(b"Host: t\r\n\r\n")
+    assert (await client.recv_response()).endswith(b"hi")
+
+
+async def test_the_first_request_keeps_the_header_timeout(
+    serve: Any, raw_client: Any
+) -> None:
+    port = serve(
+        _hello_app(),
+        idle_connection_timeout=60,
+        h1_options=ServerOptions(idle_timeout=0.3),
+    )
+    client = await raw_client(port)
+    await asyncio.sleep(1.0)  # a new connection is not idle yet
+    assert (await _get(client)).endswith(b"hi")
+
+
+async def test_a_head_that_does_not_end_in_time_gets_408(
+    serve: Any, raw_client: Any
+) -> None:
+    port = serve(_hello_app(), idle_connection_timeout=0.3, h1_options=PRECISE)
+    client = await raw_client(port)
+    await client.send(b"GET / HTTP/1.1\r\nHost: t\r\n")
+    assert await client.recv_until_closed(timeout=10) == _refusal(408)
+
+
+async def test_an_idle_connection_is_closed_without_a_408(
+    serve: Any, raw_client: Any
+) -> None:
+    port = serve(_hello_app(), idle_connection_timeout=0.3, h1_options=PRECISE)
+    client = await raw_client(port)
+    await _get(client)
+    assert await client.recv_until_closed(timeout=10) == b""
+
+
+async def test_without_precise_errors_a_slow_head_is_closed_silently(
+    serve: Any, raw_client: Any
+) -> None:
+    port = serve(_hello_app(), idle_connection_timeout=0.3)
+    client = await raw_client(port)
+    await client.send(b"GET / HTTP/1.1\r\nHost: t\r\n")
+    assert await client.recv_until_closed(timeout=10) == b""

@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
 from tornado import iostream
 from tornado.concurrent import Future
+from tornado.log import gen_log
 
-from tornado_h1 import _options, _writebehind
+from tornado_h1 import _options, _tornado, _wire, _writebehind
+from tornado_h1._state import IN_HEAD
 
 if TYPE_CHECKING:
     from tornado_h1.http1connection import HTTP1Connection
@@ -53,7 +55,7 @@ class Link:
     __slots__ = (
         "stream", "persistent", "policy", "options", "writer", "nodelay",
         "streak", "closing", "pause", "_handle", "_handle_due", "_due",
-        "_owner",
+        "_owner", "_then",
     )  # fmt: skip
 
     def __init__(
@@ -83,6 +85,8 @@ class Link:
         self._handle: object = None
         self._handle_due = self._due = 0.0
         self._owner: Optional[HTTP1Connection] = None
+        # After an idle deadline that finds a head begun: its header_timeout.
+        self._then: Optional[float] = None
 
     def writer_for_response(self) -> Optional[_writebehind.WriteBehind]:
         writer = self.writer
@@ -107,7 +111,21 @@ class Link:
             return True
         return False
 
+    def arm_head(
+        self, owner: HTTP1Connection, header_timeout: float, kept_alive: bool
+    ) -> None:
+        """The deadline for a head: ``header_timeout``; or, on a kept-alive
+        connection with ``ServerOptions.idle_timeout``, that long for the
+        next request to begin, then ``header_timeout`` for its head."""
+        idle = self.options.idle_timeout
+        if kept_alive and idle is not None:
+            self.arm(owner, idle)
+            self._then = header_timeout
+        else:
+            self.arm(owner, header_timeout)
+
     def arm(self, owner: HTTP1Connection, seconds: float) -> None:
+        self._then = None
         io_loop = self.stream.io_loop
         due = self._due = io_loop.time() + seconds
         self._owner = owner
@@ -137,6 +155,16 @@ class Link:
             self._handle_due = self._due
             return
         self._owner = None
+        begun = _tornado.holds_data(self.stream)
+        if self._then is not None and begun:
+            # The idle wait is over: a request began, and has its time.
+            self.arm(owner, self._then)
+            return
+        if begun and self.options.precise_errors and owner._exchange.inbound is IN_HEAD:
+            # A head began and did not end in time (an idle connection is
+            # closed without a word: its client may be sending right now).
+            gen_log.info("Refused with 408 from %s: head incomplete", owner.context)
+            self.stream.write(_wire.REFUSALS[408])
         owner._on_deadline()
 
 

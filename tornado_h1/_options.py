@@ -21,8 +21,10 @@ class ServerOptions:
         says why, with ``Content-Length: 0`` and ``Connection: close``, and
         log the reason: ``413 Content Too Large`` for a body over
         ``max_body_size`` (sent *instead of* ``100 Continue`` when the client
-        asked for one, so that it does not send the body), and ``400 Bad
-        Request`` for anything else malformed. Upstream answers a bare
+        asked for one, so that it does not send the body), ``408 Request
+        Timeout`` for a head begun but not ended in time (see
+        ``idle_timeout``), and ``400 Bad Request`` for anything else
+        malformed. Upstream answers a bare
         ``400`` (after the ``100 Continue``), so that an uploading client
         behind a proxy cannot tell a body too large from a broken one.
         (A head over ``max_header_size`` is still closed without an answer:
@@ -32,10 +34,21 @@ class ServerOptions:
         response to the last says ``Connection: close`` (RFC 9112 §9.6) and
         the connection then closes, so that clients spread over restarted
         or added servers. ``None`` (upstream's behaviour): no limit.
+    :arg float idle_timeout: how long a kept-alive connection may wait for
+        its next request to begin, apart from ``header_timeout`` (which
+        Tornado's ``idle_connection_timeout`` sets, and which upstream uses
+        for both). Once the request's first bytes are there, its head has
+        ``header_timeout``; the first request of a connection always has.
+        Only applies where a ``header_timeout`` is set (HTTPServer always
+        sets one). ``None``: the wait is ``header_timeout``, as upstream.
+        With ``precise_errors``, a head that began but did not end in time
+        is answered ``408 Request Timeout``; an idle connection is closed
+        without a word, as upstream does.
     """
 
     precise_errors: bool = False
     max_requests: Optional[int] = None
+    idle_timeout: Optional[float] = None
 
 
 #: Upstream's behaviour.

@@ -533,6 +533,7 @@ REFUSALS = {
     % (status, reason)
     for status, reason in [
         (400, b"Bad Request"),
+        (408, b"Request Timeout"),
         (413, b"Content Too Large"),
     ]
 }

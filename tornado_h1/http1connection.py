@@ -366,7 +366,7 @@ class HTTP1Connection(httputil.HTTPConnection):
         if timeout is None or reading.done():
             return await reading
         link = self._stream_link()
-        link.arm(self, timeout)
+        link.arm_head(self, timeout, kept_alive=self._yield_if_buffered)
         try:
             return await reading
         except iostream.StreamClosedError:
