@@ -867,3 +867,64 @@ def test_serve_trace_shows_the_protocol(start_server: Any) -> None:
     # Connections are told apart: the keep-alive GETs share one id.
     ids = re.findall(r"\[(c\d+)\] opened", "\n".join(lines))
     assert len(ids) == len(set(ids)) >= 4
+
+
+_SLOW_APP = """
+import asyncio
+import tornado.web
+
+
+class Slow(tornado.web.RequestHandler):
+    async def get(self):
+        await asyncio.sleep(float(self.get_argument("s", "1")))
+        self.write("done")
+
+
+app = tornado.web.Application([("/slow", Slow)])
+"""
+
+
+def _send_slow(server: Server, seconds: float) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=20)
+    sock.sendall(b"GET /slow?s=%g HTTP/1.1\r\nHost: x\r\n\r\n" % seconds)
+    time.sleep(0.3)  # the handler is under way
+    return sock
+
+
+def _read_to_close(sock: socket.socket) -> bytes:
+    data = b""
+    while True:
+        piece = sock.recv(65536)
+        if not piece:
+            return data
+        data += piece
+
+
+def test_a_stop_signal_drains_the_requests_under_way(
+    start_server: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "slowapp.py").write_text(_SLOW_APP)
+    server = start_server("slowapp:app", "--port", "0")
+    with _send_slow(server, 1.0) as sock:
+        server.proc.send_signal(signal.SIGTERM)
+        response = _read_to_close(sock)
+    head, _, body = response.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 OK") and body == b"done"
+    assert b"connection: close" in head.lower()
+    assert server.proc.wait(timeout=30) == 0
+    lines = server.stdout().splitlines()
+    assert lines[-2].startswith("tornado_h1: draining:")
+    assert lines[-1] == "tornado_h1: stopped"
+
+
+def test_a_second_signal_stops_at_once(start_server: Any, tmp_path: Path) -> None:
+    (tmp_path / "slowapp.py").write_text(_SLOW_APP)
+    server = start_server("slowapp:app", "--port", "0")
+    with _send_slow(server, 60) as sock:
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert server.stop(signal.SIGINT) == 0
+        assert time.monotonic() - started < 20  # not the 30 s of the drain
+        assert _read_to_close(sock) == b""
+    assert "second signal: stopping at once" in server.stdout()

@@ -38,6 +38,7 @@ from tornado_h1._state import (
     BY_CLOSE,
     BY_LENGTH,
     IN_DONE,
+    IN_HEAD,
     IN_IDLE,
     INBOUND,
     ON_CLOSE,
@@ -210,6 +211,16 @@ class ServerExchange(Exchange):
         asks (its response says ``Connection: close``), for ``reason``."""
         # (no_keep_alive too, so that the plain-request shortcut is not taken)
         self.no_keep_alive, self.last_reason = True, reason
+
+    def end_connection(self, reason: str) -> None:
+        """The server is going away: this exchange is the connection's last,
+        for ``reason``. Before the head, as `make_last`; before the response,
+        the response says ``Connection: close``; after it, the connection
+        closes once the response is out (the driver stops reading)."""
+        if self.inbound is IN_IDLE or self.inbound is IN_HEAD:
+            self.make_last(reason)
+        elif self.outbound is OUT_IDLE and self.close_reason is None:
+            self.close_reason = reason
 
     def received_head(self, start_text: str, headers: HTTPHeaders) -> RequestStartLine:
         """A request head was read: parse its start line, and decide whether

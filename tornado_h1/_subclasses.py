@@ -9,13 +9,16 @@ log message and behaviour of the parent classes is kept.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Optional, cast
 
 from tornado import httpserver, iostream, simple_httpclient
 
-from tornado_h1 import _tornado
+from tornado_h1 import _tornado, _wire
 from tornado_h1 import http1connection as _h1
+from tornado_h1._exchange import ServerExchange
 from tornado_h1._options import ServerOptions
+from tornado_h1._state import IN_HEAD
 
 _PARAMETER_NAMES = (
     "no_keep_alive",
@@ -54,6 +57,8 @@ class HTTPServer(httpserver.HTTPServer):
         super().initialize(*args, **kwargs)
         self.conn_params = _our_parameters(self.conn_params)  # type: ignore[assignment]
         self._h1_options = h1_options
+        # Our connections still serving, for drain().
+        self._h1_serving: set[_h1.HTTP1ServerConnection] = set()
 
     def handle_stream(
         self, stream: iostream.IOStream, address: tuple[Any, ...]
@@ -70,6 +75,46 @@ class HTTPServer(httpserver.HTTPServer):
             conn._options = self._h1_options
         _tornado.track_connection(self, conn)
         conn.start_serving(self)
+        self._h1_serving.add(conn)
+        assert conn._serving is not None
+        conn._serving.add_done_callback(lambda _: self._h1_serving.discard(conn))
+
+    async def drain(self, timeout: float = 30.0) -> int:
+        """Stop gracefully: stop accepting connections; close the idle ones
+        at once; let each request under way finish, its response saying
+        ``Connection: close`` if it has not begun (RFC 9112 §9.6), and
+        close each connection once its response is out; after ``timeout``
+        seconds, close whatever is left. Returns how many connections were
+        still open at the deadline (0: nothing was cut off)."""
+        self.stop()
+        serving = list(self._h1_serving)
+        for conn in serving:
+            _drain_connection(conn)
+        pending = {c._serving for c in serving if c._serving is not None}
+        left = 0
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=timeout)
+            left = len(still)
+        await self.close_all_connections()
+        return left
+
+
+def _drain_connection(server_conn: _h1.HTTP1ServerConnection) -> None:
+    """Ask one connection to end after what it is doing now."""
+    stream, conn = server_conn.stream, server_conn._current
+    if conn is None or stream.closed():
+        return
+    exchange = cast(ServerExchange, conn._exchange)
+    if exchange.inbound is IN_HEAD and not _tornado.holds_data(stream):
+        stream.close()  # idle between requests: nothing to lose
+        return
+    exchange.end_connection(_wire.CLOSE_DRAINING)
+    if conn._link is not None:
+        conn._link.closing = _wire.CLOSE_DRAINING  # no further request is read
+    if server_conn._serving is not None:
+        # Serving stops once the response is out (its writes have reached
+        # the socket): then the connection closes, whatever it announced.
+        server_conn._serving.add_done_callback(lambda _: stream.close())
 
 
 class _ClientConnection(_tornado.client_connection_base):  # type: ignore[misc]

@@ -268,6 +268,7 @@ CLOSE_HTTP10 = "HTTP/1.0 without Connection: keep-alive"
 CLOSE_HTTP10_UNDELIMITED = "HTTP/1.0 request whose end only a close can mark"
 CLOSE_ANSWERED_EARLY = "the response ended before the request was read"
 CLOSE_MAX_REQUESTS = "the connection served its max_requests"
+CLOSE_DRAINING = "the server is stopping"
 
 
 def close_reason(

@@ -615,6 +615,8 @@ class HTTP1ServerConnection:
         self.stream, self.context = stream, context
         self.params = params if params is not None else HTTP1ConnectionParameters()
         self._serving: Optional[Future[None]] = None
+        # The exchange under way (what a graceful drain looks at).
+        self._current: Optional[HTTP1Connection] = None
 
     async def close(self) -> None:
         """Close the connection, and return once the serving loop has
@@ -644,7 +646,7 @@ class HTTP1ServerConnection:
         try:
             for served in itertools.count(1):
                 conn = HTTP1Connection(stream, False, params, self.context)
-                conn._link, conn._trace = link, trace
+                conn._link, conn._trace, self._current = link, trace, conn
                 conn._yield_if_buffered = served > 1
                 if served == last:
                     cast(ServerExchange, conn._exchange).make_last(CLOSE_MAX_REQUESTS)

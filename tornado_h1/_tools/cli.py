@@ -400,9 +400,38 @@ async def _serve(args: argparse.Namespace) -> None:
         handled.append(signum)
     try:
         await stop.wait()
+        await _drain(server, stop)
     finally:
         server.stop()
         await server.close_all_connections()
         for signum in handled:
             loop.remove_signal_handler(signum)
     print("tornado_h1: stopped", flush=True)
+
+
+#: How long a stopping server lets the requests under way finish.
+DRAIN_SECONDS = 30.0
+
+
+async def _drain(server: Any, stop: asyncio.Event) -> None:
+    """The first stop signal: a graceful drain (see HTTPServer.drain), which
+    a second signal cuts short."""
+    stop.clear()
+    print(
+        "tornado_h1: draining: no new connections; the requests under way "
+        f"have {DRAIN_SECONDS:g} s to finish (signal again to stop at once)",
+        flush=True,
+    )
+    drain = asyncio.ensure_future(server.drain(DRAIN_SECONDS))
+    again = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({drain, again}, return_when=asyncio.FIRST_COMPLETED)
+    again.cancel()
+    if drain.done():
+        left = drain.result()
+        if left:
+            print(
+                f"tornado_h1: {left} connection(s) cut off at the deadline", flush=True
+            )
+    else:
+        drain.cancel()
+        print("tornado_h1: second signal: stopping at once", flush=True)
