@@ -928,3 +928,43 @@ def test_a_second_signal_stops_at_once(start_server: Any, tmp_path: Path) -> Non
         assert time.monotonic() - started < 20  # not the 30 s of the drain
         assert _read_to_close(sock) == b""
     assert "second signal: stopping at once" in server.stdout()
+
+
+def test_the_tornado_h1_options_flags(start_server: Any) -> None:
+    """--precise-errors, --max-requests and --idle-timeout reach the
+    server: a 413 instead of a bare 400, a close after the second request,
+    and an idle close long before the idle-connection-timeout."""
+    args = cli.build_parser().parse_args(
+        ["serve", "--precise-errors", "--max-requests", "2", "--idle-timeout", "0.5"]
+    )
+    assert cli.h1_options(args) == tornado_h1.ServerOptions(
+        precise_errors=True, max_requests=2, idle_timeout=0.5
+    )
+    assert cli.h1_options(cli.build_parser().parse_args(["serve"])) == (
+        tornado_h1.ServerOptions()
+    )
+    server = start_server(
+        "--port", "0", "--max-body-size", "100", "--precise-errors",
+        "--max-requests", "2", "--idle-timeout", "0.5",
+        "--idle-connection-timeout", "600",
+    )  # fmt: skip
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n")
+        assert _read_to_close(sock).startswith(b"HTTP/1.1 413 Content Too Large\r\n")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+        replies = _read_to_close(sock)
+        assert replies.count(b"HTTP/1.1 200 OK") == 2
+        assert replies.lower().count(b"connection: close") == 1
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        started = time.monotonic()
+        assert b"200 OK" in _read_to_close(sock)
+        assert time.monotonic() - started < 60  # not the 600 s
+    assert server.stop() == 0
+
+
+def test_max_requests_must_be_a_positive_number() -> None:
+    for bad in ("0", "-1", "x"):
+        with pytest.raises(SystemExit):
+            cli.build_parser().parse_args(["serve", "--max-requests", bad])

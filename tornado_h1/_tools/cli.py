@@ -34,6 +34,8 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     import tornado.web
 
+    import tornado_h1
+
 PROG = "tornado-h1"
 
 # Subcommands whose arguments are handed, untouched, to another module's
@@ -107,6 +109,13 @@ def parse_seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
     return value
+
+
+def parse_count(text: str) -> int:
+    """A positive whole number."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
 
 
 def parse_port(text: str) -> int:
@@ -195,6 +204,17 @@ def build_parser() -> argparse.ArgumentParser:
     http.add_argument("--no-keep-alive", action="store_true")
     http.add_argument("--decompress-request", action="store_true")
     http.add_argument("--xheaders", action="store_true")
+    beyond = serve_parser.add_argument_group(
+        "tornado_h1 options",
+        "beyond upstream's behaviour (tornado_h1.ServerOptions); off by default",
+    )
+    beyond.add_argument(
+        "--precise-errors",
+        action="store_true",
+        help="answer 413 / 408 / 400 with Connection: close instead of a bare 400",
+    )
+    beyond.add_argument("--max-requests", type=parse_count, metavar="N")
+    beyond.add_argument("--idle-timeout", type=parse_seconds, metavar="SECS")
 
     for name, text in _PASSTHROUGH.items():
         commands.add_parser(name, help=text, add_help=False)
@@ -219,6 +239,17 @@ def server_options(args: argparse.Namespace) -> dict[str, Any]:
         if getattr(args, name):
             options[name] = True
     return options
+
+
+def h1_options(args: argparse.Namespace) -> tornado_h1.ServerOptions:
+    """The `tornado_h1.ServerOptions` the command line asked for."""
+    import tornado_h1
+
+    return tornado_h1.ServerOptions(
+        precise_errors=args.precise_errors,
+        max_requests=args.max_requests,
+        idle_timeout=args.idle_timeout,
+    )
 
 
 # ---------------------------------------------------------- pass-through
@@ -372,7 +403,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from tornado_h1._subclasses import HTTPServer
 
     app = await load_app(args.target)
-    server = HTTPServer(app, **server_options(args))
+    server = HTTPServer(app, h1_options=h1_options(args), **server_options(args))
     try:
         sockets = bind_sockets(args.port, address=args.host or None)
     except OSError as exc:
