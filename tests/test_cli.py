@@ -968,3 +968,81 @@ def test_max_requests_must_be_a_positive_number() -> None:
     for bad in ("0", "-1", "x"):
         with pytest.raises(SystemExit):
             cli.build_parser().parse_args(["serve", "--max-requests", bad])
+
+
+_PID_APP = """
+import asyncio
+import os
+import tornado.web
+
+
+class Pid(tornado.web.RequestHandler):
+    async def get(self):
+        await asyncio.sleep(float(self.get_argument("s", "0")))
+        self.write(str(os.getpid()))
+
+
+app = tornado.web.Application([("/pid", Pid)])
+"""
+
+
+def _pids_seen(server: Server, connections: int) -> set[bytes]:
+    socks = [
+        socket.create_connection(("127.0.0.1", server.port), timeout=20)
+        for _ in range(connections)
+    ]
+    for sock in socks:
+        sock.sendall(b"GET /pid?s=0.2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    seen = set()
+    for sock in socks:
+        with sock:
+            seen.add(_read_to_close(sock).partition(b"\r\n\r\n")[2])
+    return seen
+
+
+def test_processes_share_the_socket_and_drain_together(
+    start_server: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "pidapp.py").write_text(_PID_APP)
+    server = start_server("pidapp:app", "--port", "0", "--processes", "2")
+    assert "2 processes share the socket" in server.stdout()
+    seen: set[bytes] = set()
+    for _ in range(10):  # the kernel picks the process for each connection
+        seen |= _pids_seen(server, 8)
+        if len(seen) == 2:
+            break
+    assert len(seen) == 2 and str(server.proc.pid).encode() not in seen
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as sock:
+        sock.sendall(b"GET /pid?s=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.3)
+        server.proc.send_signal(signal.SIGTERM)
+        head, _, body = _read_to_close(sock).partition(b"\r\n\r\n")
+    assert b"200 OK" in head and body in seen  # drained, not cut off
+    assert server.proc.wait(timeout=30) == 0
+    assert server.stdout().splitlines()[-1] == "tornado_h1: stopped"
+    for pid in seen:
+        with pytest.raises(ProcessLookupError):
+            os.kill(int(pid), 0)
+
+
+def test_processes_stop_when_their_parent_is_killed(
+    start_server: Any, tmp_path: Path
+) -> None:
+    (tmp_path / "pidapp.py").write_text(_PID_APP)
+    server = start_server("pidapp:app", "--port", "0", "--processes", "2")
+    seen: set[bytes] = set()
+    for _ in range(10):
+        seen |= _pids_seen(server, 8)
+        if len(seen) == 2:
+            break
+    server.kill()  # SIGKILL: the parent cannot pass anything on
+    deadline = time.monotonic() + 20
+    alive = {int(pid) for pid in seen}
+    while alive and time.monotonic() < deadline:
+        for pid in list(alive):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                alive.discard(pid)
+        time.sleep(0.1)
+    assert not alive

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import inspect
 import logging
@@ -28,6 +29,7 @@ import os
 import signal
 import socket
 import sys
+import traceback
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -215,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     beyond.add_argument("--max-requests", type=parse_count, metavar="N")
     beyond.add_argument("--idle-timeout", type=parse_seconds, metavar="SECS")
+    serve_parser.add_argument(
+        "--processes",
+        type=parse_count,
+        default=1,
+        metavar="N",
+        help="serve from N processes sharing the socket (default: 1)",
+    )
 
     for name, text in _PASSTHROUGH.items():
         commands.add_parser(name, help=text, add_help=False)
@@ -385,7 +394,9 @@ def serve(args: argparse.Namespace) -> int:
     # binds refers to tornado_h1 from the start.
     try:
         with tornado_h1.installed():
-            asyncio.run(_serve(args))
+            if args.processes > 1:
+                return _serve_forked(args)
+            asyncio.run(_serve(args, _bind(args)))
     except KeyboardInterrupt:  # pragma: no cover - platforms without signals
         pass
     finally:
@@ -395,21 +406,20 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(args: argparse.Namespace) -> None:
-    import tornado
+def _bind(args: argparse.Namespace) -> list[socket.socket]:
     from tornado.netutil import bind_sockets
 
-    import tornado_h1
-    from tornado_h1._subclasses import HTTPServer
-
-    app = await load_app(args.target)
-    server = HTTPServer(app, h1_options=h1_options(args), **server_options(args))
     try:
-        sockets = bind_sockets(args.port, address=args.host or None)
+        return bind_sockets(args.port, address=args.host or None)
     except OSError as exc:
         where = f"{args.host or '*'}:{args.port}"
         raise UsageError(f"cannot listen on {where}: {exc.strerror}") from None
-    server.add_sockets(sockets)
+
+
+def _banner(sockets: list[socket.socket], processes: int) -> None:
+    import tornado
+
+    import tornado_h1
 
     urls = ", ".join(dict.fromkeys(_url(sock) for sock in sockets))
     state = "installed" if tornado_h1.is_installed() else "NOT installed"
@@ -419,9 +429,84 @@ async def _serve(args: argparse.Namespace) -> None:
         flush=True,
     )
     print(SWAP_CHECK, flush=True)
+    if processes > 1:
+        print(f"tornado_h1: {processes} processes share the socket", flush=True)
+
+
+def _serve_forked(args: argparse.Namespace) -> int:
+    """``--processes N``: the sockets are bound once, then N children serve
+    them (the kernel spreads the connections), each draining on SIGTERM.
+    The parent forwards SIGINT and SIGTERM to the children, which have
+    their own process group so that Ctrl-C reaches them once, and returns
+    when all have stopped. (Not Tornado's fork_processes: it restarts
+    children that exit and forwards no signal.)"""
+    sockets = _bind(args)
+    _banner(sockets, args.processes)
+    children = []
+    for _ in range(args.processes):
+        pid = os.fork()
+        if pid == 0:  # the child
+            os.setpgid(0, 0)
+            code = 0
+            try:
+                asyncio.run(_serve(args, sockets, quiet=True))
+            except BaseException:
+                traceback.print_exc()
+                code = 1
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+        children.append(pid)
+
+    def forward(signum: int, frame: Any) -> None:
+        if forwarded:
+            print("tornado_h1: second signal: stopping at once", flush=True)
+        else:
+            print(
+                "tornado_h1: draining each process (signal again to stop at once)",
+                flush=True,
+            )
+        forwarded.append(signum)
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    forwarded: list[int] = []
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        failed = sum(os.waitpid(pid, 0)[1] != 0 for pid in children)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    print("tornado_h1: stopped", flush=True)
+    return 1 if failed else 0
+
+
+async def _serve(
+    args: argparse.Namespace, sockets: list[socket.socket], quiet: bool = False
+) -> None:
+    from tornado.ioloop import PeriodicCallback
+
+    from tornado_h1._subclasses import HTTPServer
+
+    app = await load_app(args.target)
+    server = HTTPServer(app, h1_options=h1_options(args), **server_options(args))
+    server.add_sockets(sockets)
+    if not quiet:
+        _banner(sockets, 1)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    if quiet:
+        # A child of --processes: if its parent dies (even by SIGKILL),
+        # it drains too rather than serve on, orphaned.
+        parent = os.getppid()
+
+        def orphaned() -> None:
+            if os.getppid() != parent:
+                stop.set()
+
+        PeriodicCallback(orphaned, 500).start()
     handled: list[signal.Signals] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
         try:
@@ -431,24 +516,31 @@ async def _serve(args: argparse.Namespace) -> None:
         handled.append(signum)
     try:
         await stop.wait()
-        await _drain(server, stop)
+        await _drain(server, stop, quiet)
     finally:
         server.stop()
         await server.close_all_connections()
         for signum in handled:
             loop.remove_signal_handler(signum)
-    print("tornado_h1: stopped", flush=True)
+    if not quiet:
+        print("tornado_h1: stopped", flush=True)
+
+
+def _quietly(*args: Any, **kwargs: Any) -> None:
+    """What a child of --processes says instead of print (its parent
+    speaks for all)."""
 
 
 #: How long a stopping server lets the requests under way finish.
 DRAIN_SECONDS = 30.0
 
 
-async def _drain(server: Any, stop: asyncio.Event) -> None:
+async def _drain(server: Any, stop: asyncio.Event, quiet: bool) -> None:
     """The first stop signal: a graceful drain (see HTTPServer.drain), which
     a second signal cuts short."""
     stop.clear()
-    print(
+    say = _quietly if quiet else print
+    say(
         "tornado_h1: draining: no new connections; the requests under way "
         f"have {DRAIN_SECONDS:g} s to finish (signal again to stop at once)",
         flush=True,
@@ -465,4 +557,4 @@ async def _drain(server: Any, stop: asyncio.Event) -> None:
             )
     else:
         drain.cancel()
-        print("tornado_h1: second signal: stopping at once", flush=True)
+        say("tornado_h1: second signal: stopping at once", flush=True)
