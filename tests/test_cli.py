@@ -935,10 +935,13 @@ def test_the_tornado_h1_options_flags(start_server: Any) -> None:
     server: a 413 instead of a bare 400, a close after the second request,
     and an idle close long before the idle-connection-timeout."""
     args = cli.build_parser().parse_args(
-        ["serve", "--precise-errors", "--max-requests", "2", "--idle-timeout", "0.5"]
-    )
+        [
+            "serve", "--precise-errors", "--max-requests", "2",
+            "--idle-timeout", "0.5", "--chunk-extensions",
+        ]
+    )  # fmt: skip
     assert cli.h1_options(args) == tornado_h1.ServerOptions(
-        precise_errors=True, max_requests=2, idle_timeout=0.5
+        precise_errors=True, max_requests=2, idle_timeout=0.5, chunk_extensions=True
     )
     assert cli.h1_options(cli.build_parser().parse_args(["serve"])) == (
         tornado_h1.ServerOptions()

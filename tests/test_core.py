@@ -12,16 +12,16 @@ import pytest
 from tornado import httputil
 from tornado.httputil import HTTPHeaders, HTTPInputError, HTTPOutputError
 
-from tornado_h1 import _chunked, _exchange, _state, _tornado, _wire
+from tornado_h1 import _abnf, _chunked, _exchange, _state, _tornado, _wire
 from tornado_h1._state import Outbound, StateError
 
 BODY = b"5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n"
 NEXT = b"GET / HTTP/1.1\r\n\r\n"
 
 
-def _decode(data: bytes, step: int) -> tuple[bytes, bytes]:
+def _decode(data: bytes, step: int, extensions: bool = False) -> tuple[bytes, bytes]:
     """Feed ``data`` ``step`` bytes at a time; returns (body, unused)."""
-    decoder = _chunked.ChunkedDecoder(1000)
+    decoder = _chunked.ChunkedDecoder(1000, extensions)
     out, pos = b"", 0
     while not decoder.done:
         piece = data[pos : pos + step]
@@ -35,6 +35,31 @@ def _decode(data: bytes, step: int) -> tuple[bytes, bytes]:
 @pytest.mark.parametrize("step", [1, 2, 3, 7, 1000])
 def test_chunked_decoder_any_split_stops_at_the_end(step: int) -> None:
     assert _decode(BODY + NEXT, step) == (b"helloabc", NEXT)
+
+
+EXTENDED = b'5;name=value\r\nhello\r\n3 ; a ; b = "x;y\\"z"\r\nabc\r\n0;last\r\n\r\n'
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 7, 1000])
+def test_chunk_extensions_when_accepted_are_ignored(step: int) -> None:
+    assert _decode(EXTENDED + NEXT, step, extensions=True) == (b"helloabc", NEXT)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [b"5;\r\n", b"5;=v\r\n", b"5;a=\r\n", b'5;a="open\r\n', b"5;a b\r\n"],
+)
+def test_malformed_chunk_extensions_are_refused(line: bytes) -> None:
+    with pytest.raises(HTTPInputError, match="invalid chunk size"):
+        _decode(line + b"hello\r\n0\r\n\r\n", 1, extensions=True)
+
+
+def test_a_size_line_with_extensions_is_bounded() -> None:
+    line = b"5;a=" + b"v" * _abnf.CHUNK_LINE_WITH_EXT_LIMIT + b"\r\n"
+    decoder = _chunked.ChunkedDecoder(1000, extensions=True)
+    with pytest.raises(HTTPInputError, match="invalid chunk size"):
+        decoder.feed(line)
+    assert _decode(b"5;a=" + b"v" * 4000 + b"\r\nhello\r\n0\r\n\r\n", 1000, True)
 
 
 @pytest.mark.parametrize(

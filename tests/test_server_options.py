@@ -277,3 +277,27 @@ async def test_without_precise_errors_a_slow_head_is_closed_silently(
     client = await raw_client(port)
     await client.send(b"GET / HTTP/1.1\r\nHost: t\r\n")
     assert await client.recv_until_closed(timeout=10) == b""
+
+
+_EXTENDED_POST = (
+    b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"5;name=value\r\nhello\r\n0;last\r\n\r\n"
+)
+
+
+async def test_chunk_extensions_when_accepted_are_ignored(
+    serve: Any, raw_client: Any
+) -> None:
+    port = serve(_app(), h1_options=ServerOptions(chunk_extensions=True))
+    client = await raw_client(port)
+    await client.send(_EXTENDED_POST)
+    assert (await client.recv_response()).endswith(b"\r\n\r\nhello")
+
+
+async def test_chunk_extensions_are_refused_by_default(
+    serve: Any, raw_client: Any
+) -> None:
+    port = serve(_app())
+    client = await raw_client(port)
+    await client.send(_EXTENDED_POST)
+    assert await client.recv_until_closed() == _wire.BAD_REQUEST

@@ -93,6 +93,23 @@ chunk_end_and_line = re.compile(
 # RFC 9112 §7.1:  chunk-size = 1*HEXDIG
 chunk_size = re.compile(f"[{HEXDIG}]+")
 
+# RFC 9112 §7.1.1 (accepted only with ServerOptions.chunk_extensions):
+#   chunk-ext     = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+#   chunk-ext-name = token
+#   chunk-ext-val  = token / quoted-string
+# RFC 9110 §5.6.4:  quoted-string = DQUOTE *( qdtext / quoted-pair ) DQUOTE
+QUOTED_STRING = r'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+_BWS = "[ \t]*"
+chunk_ext = re.compile(
+    f"(?:{_BWS};{_BWS}[{TCHAR}]+(?:{_BWS}={_BWS}(?:[{TCHAR}]+|{QUOTED_STRING}))?)*".encode(
+        "latin-1"
+    )
+)
+# A size line with extensions is read up to its CRLF or, past
+# CHUNK_LINE_WITH_EXT_LIMIT bytes without an LF, refused as chunk_line is.
+CHUNK_LINE_WITH_EXT_LIMIT = 4096
+chunk_line_with_ext = re.compile(b"\r\n|[^\n]{%d}" % (CHUNK_LINE_WITH_EXT_LIMIT + 1))
+
 # A repeated Content-Length arrives joined by commas (RFC 9110 §5.3); RFC
 # 9112 §6.3 step 5 lets a recipient accept the list when all members agree.
 list_separator = re.compile(",[ \t]*")

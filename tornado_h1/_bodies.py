@@ -116,7 +116,9 @@ async def _read_chunked(
     small chunks are gathered into pieces of up to ``chunk_size``; what
     is gathered goes out whenever the next read would wait."""
     stream, step = conn.stream, conn.params.chunk_size
-    decoder = ChunkedDecoder(conn._max_body_size)
+    link = conn._link
+    extensions = link is not None and link.options.chunk_extensions
+    decoder = ChunkedDecoder(conn._max_body_size, extensions)
     gathered = bytearray()
     since_yield = 0
     while not decoder.done:

@@ -12,7 +12,7 @@ Grammar, as accepted here::
 
     chunked-body = *chunk last-chunk CRLF     ; no trailer fields
     chunk        = chunk-size CRLF chunk-data CRLF
-    chunk-size   = 1*16HEXDIG                  ; no chunk extensions
+    chunk-size   = 1*16HEXDIG                  ; extensions only if asked
     last-chunk   = 1*"0" CRLF
 """
 
@@ -64,13 +64,21 @@ WANTS: dict[Part, Want] = {
 }
 
 
+#: The size line when chunk extensions are accepted: longer, still bounded.
+_SIZE_WITH_EXT = Want(Need.LINE, _abnf.chunk_line_with_ext)
+
+
 class ChunkedDecoder:
     """Decodes one chunked body; ``max_body_size`` bounds its total size."""
 
-    __slots__ = ("part", "remaining", "total", "limit", "_partial")
+    __slots__ = ("part", "remaining", "total", "limit", "extensions", "_partial")
 
-    def __init__(self, max_body_size: int) -> None:
+    def __init__(self, max_body_size: int, extensions: bool = False) -> None:
+        """``extensions``: accept chunk extensions (RFC 9112 §7.1.1), each
+        size line bounded by ``CHUNK_LINE_WITH_EXT_LIMIT``, and ignore them
+        (ServerOptions.chunk_extensions); refused otherwise, as upstream."""
         self.part = Part.SIZE
+        self.extensions = extensions
         #: Bytes of the current chunk's data still to come.
         self.remaining = 0
         self.total = 0
@@ -86,6 +94,8 @@ class ChunkedDecoder:
         """What to read next (nothing once `done`)."""
         if self.part is Part.DATA:
             return Want(Need.DATA, None, self.remaining)
+        if self.extensions and self.part is Part.SIZE:
+            return _SIZE_WITH_EXT
         return WANTS[self.part]
 
     def feed(self, data: bytes) -> tuple[int, bytes]:
@@ -113,7 +123,11 @@ class ChunkedDecoder:
         if self.part is Part.LAST_CRLF:
             end = 2 if len(buffer) >= 2 else -1
         else:
-            match = WANTS[self.part].pattern.search(buffer)  # type: ignore[union-attr]
+            part = self.part
+            want = (
+                _SIZE_WITH_EXT if self.extensions and part is Part.SIZE else WANTS[part]
+            )
+            match = want.pattern.search(buffer)  # type: ignore[union-attr]
             end = match.end() if match is not None else -1
         if end < 0:
             self._partial = buffer
@@ -137,7 +151,7 @@ class ChunkedDecoder:
             self.part = Part.DONE
 
     def _on_size(self, line: bytes) -> None:
-        size = _wire.chunk_size(line)
+        size = _wire.chunk_size(line, self.extensions)
         if size == 0:
             self.part = Part.LAST_CRLF
             return

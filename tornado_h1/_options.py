@@ -44,11 +44,18 @@ class ServerOptions:
         With ``precise_errors``, a head that began but did not end in time
         is answered ``408 Request Timeout``; an idle connection is closed
         without a word, as upstream does.
+    :arg bool chunk_extensions: accept chunk extensions in a chunked request
+        body (``1a;name=value``, RFC 9112 §7.1.1, which says a recipient
+        must ignore the ones it does not understand): each is checked
+        against its grammar, the size line may then take up to 4 KiB, and
+        the extensions are ignored. Upstream answers them with a 400
+        (Tornado PR #3677).
     """
 
     precise_errors: bool = False
     max_requests: Optional[int] = None
     idle_timeout: Optional[float] = None
+    chunk_extensions: bool = False
 
 
 #: Upstream's behaviour.

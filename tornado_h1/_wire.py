@@ -214,15 +214,26 @@ def parse_hex(text: str) -> int:
 _MAX_CHUNK_SIZE_DIGITS = 16
 
 
-def chunk_size(line: bytes) -> int:
+def chunk_size(line: bytes, extensions: bool = False) -> int:
     """The size from a chunk-size line (RFC 9112 §7.1: ``1*HEXDIG CRLF``).
 
     Stricter than upstream, which takes any run of hex digits the 64-byte
     line allows: more than 16 digits (zeros included) is refused, so that a
     size cannot be padded to mean something else to another parser.
-    Chunk extensions are not accepted. Raises `HTTPInputError`.
+    Chunk extensions (§7.1.1) are refused, as upstream does, unless
+    ``extensions``: then they are checked against their grammar and
+    ignored. Raises `HTTPInputError`.
     """
     digits = line[:-2]
+    if extensions:
+        size = _abnf.chunk_size.match(digits.decode("latin1"))
+        if (
+            size is None
+            or not line.endswith(b"\r\n")  # cut off at its length limit
+            or _abnf.chunk_ext.fullmatch(digits, size.end()) is None
+        ):
+            raise HTTPInputError("invalid chunk size")
+        digits = digits[: size.end()]
     if len(digits) > _MAX_CHUNK_SIZE_DIGITS:
         raise HTTPInputError("invalid chunk size")
     try:

@@ -217,6 +217,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     beyond.add_argument("--max-requests", type=parse_count, metavar="N")
     beyond.add_argument("--idle-timeout", type=parse_seconds, metavar="SECS")
+    beyond.add_argument(
+        "--chunk-extensions",
+        action="store_true",
+        help="accept (and ignore) chunk extensions instead of a 400",
+    )
     serve_parser.add_argument(
         "--processes",
         type=parse_count,
@@ -258,6 +263,7 @@ def h1_options(args: argparse.Namespace) -> tornado_h1.ServerOptions:
         precise_errors=args.precise_errors,
         max_requests=args.max_requests,
         idle_timeout=args.idle_timeout,
+        chunk_extensions=args.chunk_extensions,
     )
 
 
