@@ -70,7 +70,7 @@ class Exchange:
     A :class:`ClientExchange` is made for each request a client sends, a
     :class:`ServerExchange` for each request a server reads. The starting
     values live on the class, so that making one (once per request) sets
-    one attribute, not a dozen.
+    no attribute at all.
     """
 
     inbound = IN_IDLE
