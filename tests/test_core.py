@@ -12,7 +12,7 @@ import pytest
 from tornado import httputil
 from tornado.httputil import HTTPHeaders, HTTPInputError, HTTPOutputError
 
-from tornado_h1 import _abnf, _chunked, _exchange, _state, _tornado, _wire
+from tornado_h1 import _abnf, _chunked, _exchange, _state, _tornado, _trace, _wire
 from tornado_h1._state import Outbound, StateError
 
 BODY = b"5\r\nhello\r\n3\r\nabc\r\n0\r\n\r\n"
@@ -468,3 +468,16 @@ async def test_without_the_hooks_the_substitutes_act_as_their_parents(
     finally:
         client.close()
     assert made == []  # Tornado's own layer served and fetched
+
+
+def test_the_trace_says_a_plain_request_has_no_body(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tracer = _trace.Tracer("[t] ")
+    with caplog.at_level(logging.DEBUG, logger="tornado_h1.trace"):
+        tracer.head_sent(b"GET / HTTP/1.1\r\n\r\n", _state.OutBody.UNTIL_CLOSE, 0)
+        tracer.head_sent(b"HTTP/1.0 200 OK\r\n\r\n", _state.OutBody.UNTIL_CLOSE, 0)
+    assert [r.getMessage() for r in caplog.records] == [
+        "[t] head sent: GET / HTTP/1.1, no body",
+        "[t] head sent: HTTP/1.0 200 OK, body until the connection closes",
+    ]

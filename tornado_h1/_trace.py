@@ -64,6 +64,9 @@ class Tracer:
         first = head[: head.index(b"\r")].decode("latin1")
         if body is OutBody.LENGTH:
             self("head sent: %s, body Content-Length %d", first, length)
+        elif body is OutBody.UNTIL_CLOSE and not first.startswith("HTTP/"):
+            # A request with neither field has no body (RFC 9112 §6.3 step 7).
+            self("head sent: %s, no body", first)
         else:
             self("head sent: %s, body %s", first, _OUT_WORDS[body])
 
