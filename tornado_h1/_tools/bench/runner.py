@@ -13,7 +13,7 @@ import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -330,6 +330,20 @@ class Runner:
             rows.append(per_field_row({row["id"]: row for row in rows}))
         return rows
 
+    def _client_rounds(self, sides: Sequence[str]) -> Iterator[tuple[str, float, str]]:
+        """The warm-up (if any), then each round: ``(what, seconds, side)``
+        for each side, in the round's order of sides."""
+        settings = self.settings
+        plan = [("warm-up", settings.warmup)] if settings.warmup > 0 else []
+        plan += [
+            (f"round {n + 1}/{settings.rounds}", settings.duration)
+            for n in range(settings.rounds)
+        ]
+        for number, (what, seconds) in enumerate(plan):
+            round_no = number - (1 if settings.warmup > 0 else 0)
+            for side in self._order(sides, max(round_no, 0)):
+                yield what, seconds, side
+
     def _run_client(self, scenario: Scenario) -> list[dict[str, Any]]:
         settings = self.settings
         variant = scenario.variants[0]
@@ -338,30 +352,23 @@ class Runner:
         server = self.start_server(scenario.server, "upstream", "client/server")
         try:
             check_server(server.port, scenario, variant.workload)
-            plan = [("warm-up", settings.warmup)] if settings.warmup > 0 else []
-            plan += [
-                (f"round {n + 1}/{settings.rounds}", settings.duration)
-                for n in range(settings.rounds)
-            ]
-            for number, (what, seconds) in enumerate(plan):
-                round_no = number - (1 if settings.warmup > 0 else 0)
-                for side in self._order(scenario.sides, max(round_no, 0)):
-                    config = {
-                        "port": server.port,
-                        "impl": side,
-                        "duration": seconds,
-                        "warmup": settings.client_warmup,
-                    }
-                    cpu_before = _proc_cpu_seconds(server.pid)
-                    out, _ = self.children.run(
-                        _child_cmd("_client", config), seconds + 120, "the client"
-                    )
-                    cpu_after = _proc_cpu_seconds(server.pid)
-                    result = _last_json(out, "the client")
-                    s = _client_sample(result, cpu_before, cpu_after)
-                    self._report(scenario, variant, what, side, s)
-                    if what != "warm-up":
-                        samples[side].append(s)
+            for what, seconds, side in self._client_rounds(scenario.sides):
+                config = {
+                    "port": server.port,
+                    "impl": side,
+                    "duration": seconds,
+                    "warmup": settings.client_warmup,
+                }
+                cpu_before = _proc_cpu_seconds(server.pid)
+                out, _ = self.children.run(
+                    _child_cmd("_client", config), seconds + 120, "the client"
+                )
+                cpu_after = _proc_cpu_seconds(server.pid)
+                result = _last_json(out, "the client")
+                s = _client_sample(result, cpu_before, cpu_after)
+                self._report(scenario, variant, what, side, s)
+                if what != "warm-up":
+                    samples[side].append(s)
         finally:
             self.stop_server(server)
         return [make_row(scenario, variant, samples, "SimpleAsyncHTTPClient")]
@@ -403,19 +410,12 @@ class Runner:
         server = self._start_canned()
         try:
             check_server(server.port, scenario, variant.workload)
-            plan = [("warm-up", settings.warmup)] if settings.warmup > 0 else []
-            plan += [
-                (f"round {n + 1}/{settings.rounds}", settings.duration)
-                for n in range(settings.rounds)
-            ]
-            for number, (what, seconds) in enumerate(plan):
-                round_no = number - (1 if settings.warmup > 0 else 0)
-                for side in self._order(scenario.sides, max(round_no, 0)):
-                    config = {"duration": seconds, "warmup": settings.client_warmup}
-                    s = self._keepalive_fetches(server, side, config)
-                    self._report(scenario, variant, what, side, s)
-                    if what != "warm-up":
-                        samples[side].append(s)
+            for what, seconds, side in self._client_rounds(scenario.sides):
+                config = {"duration": seconds, "warmup": settings.client_warmup}
+                s = self._keepalive_fetches(server, side, config)
+                self._report(scenario, variant, what, side, s)
+                if what != "warm-up":
+                    samples[side].append(s)
             opened = {
                 side: self._connections_for(server, side) for side in scenario.sides
             }
