@@ -10,9 +10,10 @@ log message and behaviour of the parent classes is kept.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any, Optional, cast
 
-from tornado import httpserver, iostream, simple_httpclient
+from tornado import httpserver, httputil, iostream, simple_httpclient
 
 from tornado_h1 import _tornado, _wire
 from tornado_h1 import http1connection as _h1
@@ -59,6 +60,8 @@ class HTTPServer(httpserver.HTTPServer):
         self._h1_options = h1_options
         # Our connections still serving, for drain().
         self._h1_serving: set[_h1.HTTP1ServerConnection] = set()
+        # Set by drain(): every exchange that begins is its connection's last.
+        self._h1_draining = False
 
     def handle_stream(
         self, stream: iostream.IOStream, address: tuple[Any, ...]
@@ -79,42 +82,107 @@ class HTTPServer(httpserver.HTTPServer):
         assert conn._serving is not None
         conn._serving.add_done_callback(lambda _: self._h1_serving.discard(conn))
 
-    async def drain(self, timeout: float = 30.0) -> int:
-        """Stop gracefully: stop accepting connections; close the idle ones
-        at once; let each request under way finish, its response saying
-        ``Connection: close`` if it has not begun (RFC 9112 §9.6), and
-        close each connection once its response is out; after ``timeout``
-        seconds, close whatever is left. Returns how many connections were
-        still open at the deadline (0: nothing was cut off)."""
+    def start_request(
+        self, server_conn: object, request_conn: httputil.HTTPConnection
+    ) -> httputil.HTTPMessageDelegate:
+        if self._h1_draining and isinstance(request_conn, _h1.HTTP1Connection):
+            # Before its head is read: its response says Connection: close.
+            exchange = cast(ServerExchange, request_conn._exchange)
+            exchange.end_connection(_wire.CLOSE_DRAINING)
+        return super().start_request(server_conn, request_conn)
+
+    async def drain(self, timeout: float = 30.0, idle_grace: float = 0.0) -> int:
+        """Stop gracefully: take the connections already waiting in the
+        listening sockets' backlog, then stop accepting; let each request
+        under way finish, its response saying ``Connection: close`` if it
+        has not begun (RFC 9112 §9.6), and close each connection once its
+        response is out; after ``timeout`` seconds, close whatever is left.
+        Returns how many connections were still open at the deadline (0:
+        nothing was cut off).
+
+        An idle connection is closed at once, unless ``idle_grace`` (in
+        seconds, at most ``timeout``) is given: then it stays open that
+        long, answers at most one more request (with ``Connection:
+        close``) and is closed if none has begun by then. Behind a proxy
+        with keep-alive, whose idle timeout is shorter than the grace, the
+        proxy closes the idle connections itself, and no request it sends
+        can cross the server's close."""
+        self._h1_draining = True
+        _tornado.accept_backlog(self)
         self.stop()
+        grace = min(max(idle_grace, 0.0), timeout)
         serving = list(self._h1_serving)
+        timers: list[asyncio.Handle] = []
         for conn in serving:
-            _drain_connection(conn)
+            _drain_connection(conn, grace, timers)
         pending = {c._serving for c in serving if c._serving is not None}
         left = 0
         if pending:
             _, still = await asyncio.wait(pending, timeout=timeout)
             left = len(still)
+        for timer in timers:
+            timer.cancel()
         await self.close_all_connections()
         return left
 
 
-def _drain_connection(server_conn: _h1.HTTP1ServerConnection) -> None:
-    """Ask one connection to end after what it is doing now."""
+def _drain_connection(
+    server_conn: _h1.HTTP1ServerConnection,
+    grace: float,
+    timers: list[asyncio.Handle],
+) -> None:
+    """Ask one connection to end after what it is doing now; an idle one
+    after at most one more request, within ``grace`` seconds (0: at once).
+    The calls it schedules go to ``timers``, for the drain to cancel."""
     stream, conn = server_conn.stream, server_conn._current
-    if conn is None or stream.closed():
+    loop = asyncio.get_running_loop()
+    if stream.closed():
+        return
+    if conn is None:
+        # Accepted a moment ago: its serving loop starts on the next turn.
+        timers.append(loop.call_soon(_drain_connection, server_conn, grace, timers))
         return
     exchange = cast(ServerExchange, conn._exchange)
-    if exchange.inbound is IN_HEAD and not _tornado.holds_data(stream):
+    idle = exchange.inbound is IN_HEAD and not _tornado.holds_data(stream)
+    if idle and not grace:
         stream.close()  # idle between requests: nothing to lose
         return
     exchange.end_connection(_wire.CLOSE_DRAINING)
-    if conn._link is not None:
-        conn._link.closing = _wire.CLOSE_DRAINING  # no further request is read
+    link = conn._link
+    if link is not None and grace:
+        # A response that already promised keep-alive may be followed by
+        # one more request (made the last by start_request): wait for it
+        # no longer than the grace.
+        link.options = _idle_for_at_most(link.options, grace)
+    elif link is not None:
+        link.closing = _wire.CLOSE_DRAINING  # no further request is read
     if server_conn._serving is not None:
         # Serving stops once the response is out (its writes have reached
         # the socket): then the connection closes, whatever it announced.
         server_conn._serving.add_done_callback(lambda _: stream.close())
+    if idle:
+        timers.append(loop.call_later(grace, _close_if_idle, server_conn, conn))
+
+
+def _idle_for_at_most(options: ServerOptions, seconds: float) -> ServerOptions:
+    if options.idle_timeout is not None and options.idle_timeout <= seconds:
+        return options
+    return dataclasses.replace(options, idle_timeout=seconds)
+
+
+def _close_if_idle(
+    server_conn: _h1.HTTP1ServerConnection, conn: _h1.HTTP1Connection
+) -> None:
+    """The grace is over: a connection whose request has not begun is
+    closed (one under way ends after its response, as it was told)."""
+    exchange = cast(ServerExchange, conn._exchange)
+    stream = server_conn.stream
+    if (
+        server_conn._current is conn
+        and exchange.inbound is IN_HEAD
+        and not _tornado.holds_data(stream)
+    ):
+        stream.close()
 
 
 class _ClientConnection(_tornado.client_connection_base):  # type: ignore[misc]

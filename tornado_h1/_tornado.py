@@ -26,18 +26,31 @@ what we ask            private part used                fallback
 base`                  _HTTPConnection``                SimpleAsyncHTTPClient``
                                                         fetches with Tornado's
                                                         own layer
+`accept_backlog`       ``TCPServer._sockets``,          nothing taken: a
+                       ``TCPServer.                     drain's ``stop()``
+                       _handle_connection``             resets the backlog,
+                                                        as upstream's does
 =====================  ===============================  =====================
 
-The last two serve the substitute classes of :mod:`tornado_h1._subclasses`,
-which hook into where Tornado makes its connections; without the hook they
-behave exactly as their parents (only not through tornado_h1).
+`request_context` and `client_connection_base` serve the substitute classes
+of :mod:`tornado_h1._subclasses`, which hook into where Tornado makes its
+connections; without the hook they behave exactly as their parents (only
+not through tornado_h1). `accept_backlog` serves their graceful drain.
 """
 
 from __future__ import annotations
 
+import socket
 from typing import Any, Callable, Optional
 
-from tornado import httpclient, httpserver, httputil, iostream, simple_httpclient
+from tornado import (
+    httpclient,
+    httpserver,
+    httputil,
+    iostream,
+    simple_httpclient,
+    tcpserver,
+)
 from tornado.httputil import HTTPHeaders
 
 
@@ -328,3 +341,59 @@ HAS_REQUEST_PROXY = _request_proxy_probe()
 
 #: The class to subclass (``object`` when the probe fails; then unused).
 request_proxy_base: Any = httpclient._RequestProxy if HAS_REQUEST_PROXY else object
+
+
+# -- a draining server's listening sockets (tornado_h1.HTTPServer.drain) -------
+
+
+def _listening_probe() -> bool:
+    stop = getattr(tcpserver.TCPServer.stop, "__code__", None)
+    handle = getattr(tcpserver.TCPServer, "_handle_connection", None)
+    return (
+        _init_assigns(tcpserver.TCPServer, "_sockets")
+        and stop is not None
+        and "_sockets" in stop.co_names
+        and _parameters(handle) == ("self", "connection", "address")
+    )
+
+
+#: Probe: TCPServer keeps its listening sockets in ``_sockets`` (fd to
+#: socket) and hands each accepted socket to ``_handle_connection``.
+HAS_LISTENING_SOCKETS = _listening_probe()
+
+#: At most this many connections are taken from one socket's backlog (the
+#: kernel's usual cap on a backlog; a flood during a drain is not served).
+BACKLOG_LIMIT = socket.SOMAXCONN
+
+
+def _accept_backlog_private(server: tcpserver.TCPServer) -> int:
+    if getattr(server, "_stopped", False):
+        return 0
+    taken = 0
+    for sock in list(server._sockets.values()):
+        for _ in range(BACKLOG_LIMIT):
+            try:
+                connection, address = sock.accept()
+            except BlockingIOError:
+                break  # the backlog is empty
+            except ConnectionAbortedError:
+                continue  # reset by its client while it waited
+            except OSError:
+                break  # (the socket is already closed)
+            server._handle_connection(connection, address)
+            taken += 1
+    return taken
+
+
+def _accept_backlog_unknown(server: tcpserver.TCPServer) -> int:
+    return 0
+
+
+#: Take every connection the kernel has already accepted on the server's
+#: listening sockets and hand it to the server, as its accept handler would;
+#: returns how many. Called just before ``stop()``, whose close would reset
+#: them (a proxy that has sent a request on one then reports an error).
+#: Without the probe nothing is taken: ``stop()`` resets them, as upstream.
+accept_backlog: Callable[[tcpserver.TCPServer], int] = (
+    _accept_backlog_private if HAS_LISTENING_SOCKETS else _accept_backlog_unknown
+)

@@ -222,6 +222,21 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept (and ignore) chunk extensions instead of a 400",
     )
+    stopping = serve_parser.add_argument_group(
+        "graceful stop",
+        "SIGINT or SIGTERM drains the server (tornado_h1.HTTPServer.drain)",
+    )
+    stopping.add_argument(
+        "--idle-grace",
+        type=parse_seconds,
+        metavar="SECS",
+        help=(
+            "keep idle connections open this long while draining, each "
+            "answering at most one more request (with Connection: close), "
+            "instead of closing them at once; behind a proxy, set it above "
+            "the proxy's upstream keep-alive timeout"
+        ),
+    )
     serve_parser.add_argument(
         "--processes",
         type=parse_count,
@@ -463,6 +478,10 @@ def _serve_forked(args: argparse.Namespace) -> int:
                 sys.stdout.flush()
                 os._exit(code)
         children.append(pid)
+    for sock in sockets:
+        # Only the children accept: a socket still open here would take
+        # connections into its backlog after they have all drained.
+        sock.close()
 
     def forward(signum: int, frame: Any) -> None:
         if forwarded:
@@ -522,7 +541,7 @@ async def _serve(
         handled.append(signum)
     try:
         await stop.wait()
-        await _drain(server, stop, quiet)
+        await _drain(server, stop, quiet, args.idle_grace or 0.0)
     finally:
         server.stop()
         await server.close_all_connections()
@@ -541,17 +560,24 @@ def _quietly(*args: Any, **kwargs: Any) -> None:
 DRAIN_SECONDS = 30.0
 
 
-async def _drain(server: Any, stop: asyncio.Event, quiet: bool) -> None:
+async def _drain(
+    server: Any, stop: asyncio.Event, quiet: bool, idle_grace: float
+) -> None:
     """The first stop signal: a graceful drain (see HTTPServer.drain), which
     a second signal cuts short."""
     stop.clear()
     say = _quietly if quiet else print
+    idle = (
+        f"idle connections may take one more request for {idle_grace:g} s; "
+        if idle_grace
+        else ""
+    )
     say(
-        "tornado_h1: draining: no new connections; the requests under way "
-        f"have {DRAIN_SECONDS:g} s to finish (signal again to stop at once)",
+        f"tornado_h1: draining: no new connections; {idle}the requests under "
+        f"way have {DRAIN_SECONDS:g} s to finish (signal again to stop at once)",
         flush=True,
     )
-    drain = asyncio.ensure_future(server.drain(DRAIN_SECONDS))
+    drain = asyncio.ensure_future(server.drain(DRAIN_SECONDS, idle_grace=idle_grace))
     again = asyncio.ensure_future(stop.wait())
     await asyncio.wait({drain, again}, return_when=asyncio.FIRST_COMPLETED)
     again.cancel()
