@@ -6,6 +6,8 @@
 ``with installed():``), or use the substitute classes :class:`HTTPServer`
 and :class:`SimpleAsyncHTTPClient` without patching anything.
 :class:`KeepAliveAsyncHTTPClient` is that client reusing connections.
+:func:`request_trailers` and :func:`set_response_trailers` read and send
+trailer fields (see :class:`ServerOptions`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from tornado_h1._install import install, installed, is_installed, uninstall
 from tornado_h1._options import ServerOptions
 
 if TYPE_CHECKING:
+    from tornado_h1._bodies import request_trailers, set_response_trailers
     from tornado_h1._keepalive import KeepAliveAsyncHTTPClient
     from tornado_h1._subclasses import HTTPServer, SimpleAsyncHTTPClient
     from tornado_h1.http1connection import (
@@ -38,6 +41,8 @@ __all__ = [
     "install",
     "installed",
     "is_installed",
+    "request_trailers",
+    "set_response_trailers",
     "uninstall",
 ]
 
@@ -58,6 +63,10 @@ def __getattr__(name: str) -> object:
         from tornado_h1 import _subclasses
 
         return getattr(_subclasses, name)
+    if name in ("request_trailers", "set_response_trailers"):
+        from tornado_h1 import _bodies
+
+        return getattr(_bodies, name)
     if name == "KeepAliveAsyncHTTPClient":
         from tornado_h1 import _keepalive
 

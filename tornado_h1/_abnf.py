@@ -10,6 +10,7 @@ against the RFC rule it implements.
 
 from __future__ import annotations
 
+import functools
 import re
 
 # RFC 5234 appendix B.1
@@ -116,3 +117,35 @@ list_separator = re.compile(",[ \t]*")
 
 # Outgoing heads: no line may smuggle in a line break (RFC 9112 §2.2).
 cr_or_lf = re.compile(b"\r|\n")
+
+# RFC 9112 §7.1.2 (accepted only with ServerOptions.trailers):
+#   chunked-body  = *chunk last-chunk trailer-section CRLF
+#   trailer-section = *( field-line CRLF )
+# The section ends where a head does (head_end), counting the LF of the
+# last-chunk line before it, so "\r\n" at once is an empty section. It is
+# read in pieces that can never pass that end: a piece is either everything
+# up to the end (whole lines, then an empty one) or at most `limit + 1`
+# bytes with no end in them. Each pattern matches at the first byte it is
+# given, so the search never moves on (IOStream before 6.3 searches from an
+# offset, where \A cannot anchor). Which of the three applies depends on
+# what the bytes already read end with: LF, LF CR, or anything else.
+_SECTION_REST = rb"(?:[^\n]*\n)+?\r?\n|[\x00-\xff]{1,%d}"
+
+
+@functools.lru_cache(maxsize=8)
+def section_pieces(limit: int) -> tuple[re.Pattern[bytes], ...]:
+    """The patterns of the pieces of a bounded field section: after
+    anything, after an LF, after LF CR (see above)."""
+    rest = _SECTION_REST % (limit + 1)
+    return tuple(re.compile(start + rest) for start in (b"", rb"\r?\n|", rb"\n|"))
+
+
+# RFC 9112 §2.1 and RFC 6585 §5 (ServerOptions.precise_errors): a head read
+# as whole lines up to its empty line, or, when it has not ended within
+# `limit` bytes, `limit + 1` bytes (then answered 431 instead of the stream
+# closing itself). Anchored at the first unread byte: only used when the
+# stream holds nothing yet, so that its buffer starts there on every release
+# and a head that has only begun stays in the stream.
+@functools.lru_cache(maxsize=8)
+def bounded_head(limit: int) -> re.Pattern[bytes]:
+    return re.compile(rb"\A(?:(?:[^\n]*\n)+?\r?\n|[\x00-\xff]{%d})" % (limit + 1))

@@ -14,15 +14,21 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Awaitable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from tornado import httputil, iostream
 from tornado.concurrent import Future
 from tornado.log import gen_log
 
-from tornado_h1 import _versions, _wire
+from tornado_h1 import _abnf, _options, _tornado, _versions, _wire
 from tornado_h1._chunked import ChunkedDecoder, Need
-from tornado_h1._link import NEXT_ITERATION, is_done, raise_unless_closed, wake
+from tornado_h1._link import (
+    NEXT_ITERATION,
+    future_on,
+    is_done,
+    raise_unless_closed,
+    wake,
+)
 from tornado_h1._wire import BODY_CHUNKED, BODY_LENGTH
 
 if TYPE_CHECKING:
@@ -117,8 +123,11 @@ async def _read_chunked(
     is gathered goes out whenever the next read would wait."""
     stream, step = conn.stream, conn.params.chunk_size
     link = conn._link
-    extensions = link is not None and link.options.chunk_extensions
-    decoder = ChunkedDecoder(conn._max_body_size, extensions)
+    options = _options.DEFAULT if link is None else link.options
+    trailer_limit = conn.params.max_header_size if options.trailers else 0
+    decoder = ChunkedDecoder(
+        conn._max_body_size, options.chunk_extensions, trailer_limit
+    )
     gathered = bytearray()
     since_yield = 0
     while not decoder.done:
@@ -144,6 +153,10 @@ async def _read_chunked(
             await NEXT_ITERATION
     if gathered:
         await conn._deliver(delegate, bytes(gathered))
+    if decoder.trailers is not None:
+        conn._exchange.trailers = decoder.trailers
+        if conn._trace:
+            conn._trace.trailers("received", decoder.trailers)
 
 
 async def _gather(
@@ -185,3 +198,87 @@ async def _read_until_close(
         if since_yield >= YIELD_THRESHOLD:
             since_yield = 0
             await NEXT_ITERATION
+
+
+# -- a head read under ServerOptions.precise_errors ----------------------------
+
+
+def bounded_head(stream: iostream.IOStream, limit: int) -> Future[bytes]:
+    """Read a head so that one over ``limit`` is refused with our 431
+    (`HTTPInputError` `_wire.HEAD_TOO_LARGE`) instead of IOStream closing the
+    stream itself (as upstream's read, with ``max_bytes``, makes it do).
+
+    While the stream holds nothing, its buffer will start with the head on
+    every release, and `_abnf.bounded_head` (anchored there) takes the
+    whole head, or ``limit + 1`` bytes of one that has not ended, leaving a
+    head that has only begun in the stream (the timer's 408 looks there).
+    The stream's buffer grows to at most about ``2 * limit`` plus one read
+    (IOStream searches again each time it has doubled). Behind a pipelined
+    request, the head is read as upstream reads it."""
+    if _tornado.buffer_is_empty(stream) is not True:
+        return stream.read_until_regex(  # type: ignore[return-value]
+            _abnf.head_end, max_bytes=limit  # type: ignore[arg-type]
+        )
+    reading: Future[bytes] = stream.read_until_regex(  # type: ignore[assignment]
+        _abnf.bounded_head(limit)  # type: ignore[arg-type]
+    )
+    if reading.done():
+        return _checked(reading, limit)
+    checked = cast("Future[bytes]", future_on(stream))
+    reading.add_done_callback(functools.partial(_relay_checked, checked, limit))
+    return checked
+
+
+def _checked(reading: Future[bytes], limit: int) -> Future[bytes]:
+    if reading.exception() is None and len(reading.result()) > limit:
+        refused: Future[bytes] = Future()
+        refused.set_exception(httputil.HTTPInputError(_wire.HEAD_TOO_LARGE))
+        return refused
+    return reading
+
+
+def _relay_checked(checked: Future[bytes], limit: int, reading: Future[bytes]) -> None:
+    result = _checked(reading, limit)
+    error = result.exception()
+    if error is not None:
+        checked.set_exception(error)
+    else:
+        checked.set_result(result.result())
+
+
+# -- trailers, for the application ---------------------------------------------
+
+
+def request_trailers(
+    request: httputil.HTTPServerRequest,
+) -> httputil.HTTPHeaders | None:
+    """The trailer fields of ``request``'s chunked body (RFC 9112 §7.1.2),
+    apart from its headers, once the body is read (from a
+    ``RequestHandler``'s ``post()``, with or without
+    ``@stream_request_body``): an empty ``HTTPHeaders`` if the section was
+    empty. ``None`` when there are none to have: the body was not chunked
+    or is not read yet, ``ServerOptions.trailers`` is off, or tornado_h1
+    is not serving the request."""
+    exchange = getattr(request.connection, "_exchange", None)
+    return getattr(exchange, "trailers", None)
+
+
+def set_response_trailers(
+    request: httputil.HTTPServerRequest, trailers: httputil.HTTPHeaders
+) -> None:
+    """Send ``trailers`` in the last chunk of ``request``'s response, which
+    must be chunked, with its head sent and not finished (in a
+    ``RequestHandler``: ``self.flush()`` first, without a Content-Length;
+    then ``self.finish()``). Checked at once, as header fields are when a
+    head is sent: `ValueError` otherwise (see
+    `tornado_h1._exchange.Exchange.send_trailers`). ``TypeError`` if
+    tornado_h1 is not serving the request."""
+    exchange = getattr(request.connection, "_exchange", None)
+    if exchange is None:
+        raise TypeError("set_response_trailers: tornado_h1 is not serving this request")
+    if not isinstance(trailers, httputil.HTTPHeaders):
+        trailers = httputil.HTTPHeaders(trailers)
+    exchange.send_trailers(trailers)
+    trace = request.connection._trace  # type: ignore[union-attr]
+    if trace:
+        trace.trailers("to send with the last chunk", trailers)

@@ -10,10 +10,13 @@ any split: whole, byte by byte, or with the next message behind it.
 
 Grammar, as accepted here::
 
-    chunked-body = *chunk last-chunk CRLF     ; no trailer fields
+    chunked-body = *chunk last-chunk CRLF     ; trailer fields only if asked
     chunk        = chunk-size CRLF chunk-data CRLF
     chunk-size   = 1*16HEXDIG                  ; extensions only if asked
     last-chunk   = 1*"0" CRLF
+
+With trailers accepted (`TrailerSection`), ``last-chunk trailer-section
+CRLF``: field lines up to the empty line, bounded in total.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import enum
 import re
 from typing import NamedTuple
 
-from tornado.httputil import HTTPInputError
+from tornado.httputil import HTTPHeaders, HTTPInputError
 
 from tornado_h1 import _abnf, _wire
 
@@ -50,6 +53,7 @@ class Part(enum.IntEnum):
     DATA_END = 2  # the CRLF after chunk data (and, often, the next size line)
     LAST_CRLF = 3  # the CRLF after the last chunk
     DONE = 4
+    TRAILERS = 5  # the trailer section and its empty line (if accepted)
 
 
 #: What each part of the body needs read. (DATA's size is the chunk's rest.)
@@ -68,17 +72,66 @@ WANTS: dict[Part, Want] = {
 _SIZE_WITH_EXT = Want(Need.LINE, _abnf.chunk_line_with_ext)
 
 
+class TrailerSection:
+    """A trailer section read in pieces, never past its end (the first
+    ``LF [CR] LF``, the last-chunk line's LF counted), at most ``limit``
+    bytes. `feed` takes any split of the bytes; `pattern` says how the
+    driver reads the next piece (see `_abnf.section_pieces`)."""
+
+    __slots__ = ("limit", "held", "_patterns")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        # What was read of the section, after the LF that ends last-chunk.
+        self.held = bytearray(b"\n")
+        self._patterns = _abnf.section_pieces(limit)
+
+    def pattern(self) -> re.Pattern[bytes]:
+        tail = self.held[-2:]
+        if tail[-1:] == b"\n":
+            return self._patterns[1]
+        return self._patterns[2 if tail == b"\n\r" else 0]
+
+    def feed(self, data: bytes) -> tuple[int, bytes | None]:
+        """How many bytes of ``data`` belong to the section, and the whole
+        section once its empty line is there (else None). Raises
+        `HTTPInputError` past ``limit``."""
+        held = self.held
+        start = len(held)
+        held += data  # (a bytearray: a section trickled in costs no copies)
+        # An end that began in what was held begins at most 2 bytes back.
+        end = _abnf.head_end.search(held, max(start - 2, 0))
+        stop = len(held) if end is None else end.end()
+        if stop - 1 > self.limit:
+            raise HTTPInputError(_wire.TRAILERS_TOO_LARGE)
+        if end is None:
+            return len(data), None
+        return stop - start, bytes(held[1:stop])
+
+
 class ChunkedDecoder:
     """Decodes one chunked body; ``max_body_size`` bounds its total size."""
 
-    __slots__ = ("part", "remaining", "total", "limit", "extensions", "_partial")
+    __slots__ = (
+        "part", "remaining", "total", "limit", "extensions", "trailer_limit",
+        "trailers", "_partial", "_section",
+    )  # fmt: skip
 
-    def __init__(self, max_body_size: int, extensions: bool = False) -> None:
+    def __init__(
+        self, max_body_size: int, extensions: bool = False, trailer_limit: int = 0
+    ) -> None:
         """``extensions``: accept chunk extensions (RFC 9112 §7.1.1), each
         size line bounded by ``CHUNK_LINE_WITH_EXT_LIMIT``, and ignore them
-        (ServerOptions.chunk_extensions); refused otherwise, as upstream."""
+        (ServerOptions.chunk_extensions); refused otherwise, as upstream.
+        ``trailer_limit``: accept a trailer section of up to that many bytes
+        (ServerOptions.trailers), parsed into `trailers`; 0 refuses any, as
+        upstream."""
         self.part = Part.SIZE
         self.extensions = extensions
+        self.trailer_limit = trailer_limit
+        #: The trailer fields, once read (None: none accepted, or not yet).
+        self.trailers: HTTPHeaders | None = None
+        self._section: TrailerSection | None = None
         #: Bytes of the current chunk's data still to come.
         self.remaining = 0
         self.total = 0
@@ -96,6 +149,8 @@ class ChunkedDecoder:
             return Want(Need.DATA, None, self.remaining)
         if self.extensions and self.part is Part.SIZE:
             return _SIZE_WITH_EXT
+        if self.part is Part.TRAILERS:
+            return Want(Need.LINE, self._section.pattern())  # type: ignore[union-attr]
         return WANTS[self.part]
 
     def feed(self, data: bytes) -> tuple[int, bytes]:
@@ -111,6 +166,8 @@ class ChunkedDecoder:
             return len(piece), piece
         if part is Part.DONE:
             return 0, b""
+        if part is Part.TRAILERS:
+            return self._feed_trailers(data), b""
         line, used = self._line(data)
         if line is not None:
             self._on_line(part, line)
@@ -150,10 +207,21 @@ class ChunkedDecoder:
                 raise HTTPInputError("improperly terminated chunked request")
             self.part = Part.DONE
 
+    def _feed_trailers(self, data: bytes) -> int:
+        used, section = self._section.feed(data)  # type: ignore[union-attr]
+        if section is not None:
+            self.trailers = _wire.parse_trailers(section)
+            self.part = Part.DONE
+        return used
+
     def _on_size(self, line: bytes) -> None:
         size = _wire.chunk_size(line, self.extensions)
         if size == 0:
-            self.part = Part.LAST_CRLF
+            if self.trailer_limit:
+                self._section = TrailerSection(self.trailer_limit)
+                self.part = Part.TRAILERS
+            else:
+                self.part = Part.LAST_CRLF
             return
         self.total += size
         if self.total > self.limit:

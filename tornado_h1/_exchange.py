@@ -51,6 +51,7 @@ from tornado_h1._state import (
     ON_SEND_INTERIM,
     ON_START,
     ON_WRITE,
+    OUT_BODY,
     OUT_DONE,
     OUT_IDLE,
     OUTBOUND,
@@ -90,6 +91,10 @@ class Exchange:
     remaining = 0
     #: ``HTTP1ConnectionParameters.no_keep_alive``: close after each exchange.
     no_keep_alive = False
+    #: The trailer fields of the body read, when accepted (ServerOptions.trailers).
+    trailers: Optional[HTTPHeaders] = None
+    #: What ends a chunked body we send: the last chunk, with any trailers.
+    last_chunk = _wire.LAST_CHUNK
 
     @property
     def keep_alive(self) -> bool:
@@ -193,8 +198,22 @@ class Exchange:
             # closing.
             self.close_reason = _wire.CLOSE_ANSWERED_EARLY
         if self.out_body is BY_CHUNKS and not stream_closed:
-            return _wire.LAST_CHUNK
+            return self.last_chunk
         return b""
+
+    def send_trailers(self, trailers: HTTPHeaders) -> None:
+        """Have the last chunk carry ``trailers`` (RFC 9112 §7.1.2). Only a
+        chunked body can: `ValueError` before the head, after `finish`, for
+        any other framing, and for fields that `_wire.last_chunk_with`
+        refuses."""
+        if self.outbound is not OUT_BODY:
+            raise ValueError(_TRAILERS_TOO_EARLY_OR_LATE[self.outbound])
+        if self.out_body is not BY_CHUNKS:
+            raise ValueError(
+                "trailers need a chunked response; this one is not chunked "
+                "(it has a Content-Length, no body, or an HTTP/1.0 client)"
+            )
+        self.last_chunk = _wire.last_chunk_with(trailers)
 
 
 class ServerExchange(Exchange):
@@ -360,6 +379,13 @@ class ClientExchange(Exchange):
         if chunk:
             return data + _FRAMERS[self.out_body](self, chunk)
         return data
+
+
+_TRAILERS_TOO_EARLY_OR_LATE = {
+    OUT_IDLE: "trailers follow a chunked head, and none is sent yet "
+    "(RequestHandler: flush() first)",
+    OUT_DONE: "the response is finished: its trailers have gone (or not) already",
+}
 
 
 def _count_down(exchange: Exchange, chunk: bytes) -> bytes:

@@ -23,13 +23,14 @@ class ServerOptions:
         ``max_body_size`` (sent *instead of* ``100 Continue`` when the client
         asked for one, so that it does not send the body), ``408 Request
         Timeout`` for a head begun but not ended in time (see
-        ``idle_timeout``), and ``400 Bad Request`` for anything else
-        malformed. Upstream answers a bare
+        ``idle_timeout``), ``431 Request Header Fields Too Large`` for a head
+        (or a trailer section) over ``max_header_size``, and ``400 Bad
+        Request`` for anything else malformed. Upstream answers a bare
         ``400`` (after the ``100 Continue``), so that an uploading client
-        behind a proxy cannot tell a body too large from a broken one.
-        (A head over ``max_header_size`` is still closed without an answer:
-        IOStream closes the connection itself when a read cannot be
-        satisfied.)
+        behind a proxy cannot tell a body too large from a broken one, and
+        closes a head over the limit without a word. (A head that arrives
+        behind a pipelined request is still read as upstream reads it: over
+        the limit, it is closed without an answer.)
     :arg int max_requests: the most requests one connection serves; the
         response to the last says ``Connection: close`` (RFC 9112 §9.6) and
         the connection then closes, so that clients spread over restarted
@@ -50,12 +51,20 @@ class ServerOptions:
         against its grammar, the size line may then take up to 4 KiB, and
         the extensions are ignored. Upstream answers them with a 400
         (Tornado PR #3677).
+    :arg bool trailers: accept a trailer section after the last chunk of
+        a chunked request body (RFC 9112 §7.1.2), bounded by
+        ``max_header_size``; its fields are never merged into the request's
+        headers, and the application reads them with
+        :func:`tornado_h1.request_trailers`. Upstream answers them with a
+        400. (Responses can carry trailers whatever this says:
+        :func:`tornado_h1.set_response_trailers`.)
     """
 
     precise_errors: bool = False
     max_requests: Optional[int] = None
     idle_timeout: Optional[float] = None
     chunk_extensions: bool = False
+    trailers: bool = False
 
 
 #: Upstream's behaviour.

@@ -23,6 +23,8 @@ import itertools
 import logging
 from typing import Optional
 
+from tornado.httputil import HTTPHeaders
+
 from tornado_h1 import _wire
 from tornado_h1._state import OutBody
 
@@ -69,6 +71,10 @@ class Tracer:
             self("head sent: %s, no body", first)
         else:
             self("head sent: %s, body %s", first, _OUT_WORDS[body])
+
+    def trailers(self, what: str, fields: HTTPHeaders) -> None:
+        names = ", ".join(name for name, _ in fields.get_all())
+        self("trailers %s: %s", what, names or "none")
 
     def verdict(self, close_reason: Optional[str]) -> None:
         if close_reason is None:

@@ -547,7 +547,18 @@ REFUSALS = {
         (400, b"Bad Request"),
         (408, b"Request Timeout"),
         (413, b"Content Too Large"),
+        (431, b"Request Header Fields Too Large"),
     ]
+}
+
+#: Why a request is refused with 431 (with precise errors; 400 otherwise).
+HEAD_TOO_LARGE = "head over max_header_size"
+TRAILERS_TOO_LARGE = "trailer section over max_header_size"
+_STATUS_OF = {
+    LENGTH_TOO_LARGE: 413,
+    CHUNKED_TOO_LARGE: 413,
+    HEAD_TOO_LARGE: 431,
+    TRAILERS_TOO_LARGE: 431,
 }
 
 
@@ -557,6 +568,68 @@ def refusal(error: HTTPInputError, precise: bool) -> tuple[bytes, str]:
     status that says why."""
     if not precise:
         return BAD_REQUEST, "Malformed HTTP message"
-    too_large = str(error) in (LENGTH_TOO_LARGE, CHUNKED_TOO_LARGE)
-    status = 413 if too_large else 400
+    status = _STATUS_OF.get(str(error), 400)
     return REFUSALS[status], "Refused with %d" % status
+
+
+# ---------------------------------------------------------------------------
+# Trailer fields (RFC 9112 §7.1.2, RFC 9110 §6.5), with ServerOptions.trailers
+# ---------------------------------------------------------------------------
+
+#: Fields a sender must not put in a trailer section (RFC 9110 §6.5.1): they
+#: frame, route or control the message, authenticate it, or describe its
+#: content, and so must be known before the content. Lower case.
+PROHIBITED_TRAILERS = frozenset(
+    (
+        # framing and connection control (RFC 9112 §6, §7, §9.6; RFC 9110 §7.6)
+        "content-length", "transfer-encoding", "trailer", "te", "connection",
+        "keep-alive", "proxy-connection", "upgrade",
+        # routing and request modifiers (RFC 9110 §7.2, §10.1, §13, §14.2)
+        "host", "expect", "max-forwards", "range", "if-match", "if-none-match",
+        "if-modified-since", "if-unmodified-since", "if-range",
+        # authentication (RFC 9110 §11) and state (RFC 6265)
+        "authorization", "proxy-authorization", "www-authenticate",
+        "proxy-authenticate", "cookie", "set-cookie",
+        # content format and response controls (RFC 9110 §8, §10.2)
+        "content-type", "content-encoding", "content-range", "location",
+        "cache-control", "age", "expires", "date", "retry-after", "vary",
+    )
+)  # fmt: skip
+
+
+def parse_trailers(section: bytes) -> HTTPHeaders:
+    """The fields of a received trailer section (its empty line included).
+
+    The field lines are read by `parse_fields`, with the head's grammar and
+    errors (obs-fold refused). Lines must end in CRLF, as everywhere else in
+    a chunked body (a bare LF is refused, not taken as a line end), and a
+    field of `PROHIBITED_TRAILERS` refuses the request: a sender must not
+    put one there, so one that does is broken or probing for a parser that
+    merges it into the header section. Raises `HTTPInputError`.
+    """
+    if section.count(b"\n") != section.count(b"\r\n"):
+        raise HTTPInputError("bare LF in trailer section")
+    trailers = parse_fields(section.decode("latin1"))
+    for name in trailers:
+        if name.lower() in PROHIBITED_TRAILERS:
+            raise HTTPInputError("field not allowed in trailers: %s" % name)
+    return trailers
+
+
+def last_chunk_with(trailers: HTTPHeaders) -> bytes:
+    """The last chunk carrying ``trailers`` (RFC 9112 §7.1.2), checked as
+    an outgoing head is (`encode_head`: `ValueError` for CR or LF,
+    `UnicodeEncodeError` past latin-1), and refusing names that are not
+    tokens or are `PROHIBITED_TRAILERS` (`ValueError`)."""
+    for name, _ in trailers.get_all():
+        if _abnf.field_name.fullmatch(name) is None:
+            raise ValueError("Invalid trailer name %r" % name)
+        if name.lower() in PROHIBITED_TRAILERS:
+            raise ValueError("%s is not allowed in trailers (RFC 9110 §6.5.1)" % name)
+    return encode_head(b"0", trailers)
+
+
+def trailer_names(last_chunk: bytes) -> str:
+    """The names of the fields a last chunk carries, for the trace."""
+    lines = last_chunk[3:-4].decode("latin1").split("\r\n")
+    return ", ".join(line.partition(":")[0] for line in lines if line)

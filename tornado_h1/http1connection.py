@@ -53,18 +53,11 @@ from tornado.util import GzipDecompressor  # noqa: F401
 
 from tornado_h1 import _abnf, _bodies, _delegates, _exchange, _link, _params  # isort: skip
 from tornado_h1 import _tornado, _trace, _versions, _wire, _writebehind  # isort: skip
+from tornado_h1._link import NEXT_ITERATION, Link, failed_write, future_on  # isort: skip
+from tornado_h1._link import raise_unless_closed, relay_write, when_done  # isort: skip
 from tornado_h1._bodies import body_framing, read_body
 from tornado_h1._delegates import guarded_failure, inflating
 from tornado_h1._exchange import ClientExchange, ServerExchange
-from tornado_h1._link import (
-    NEXT_ITERATION,
-    Link,
-    failed_write,
-    future_on,
-    raise_unless_closed,
-    relay_write,
-    when_done,
-)
 from tornado_h1._options import DEFAULT as _DEFAULT_OPTIONS
 from tornado_h1._state import OUT_DONE
 from tornado_h1._wire import BODY_NONE, CLOSE_MAX_REQUESTS
@@ -352,8 +345,11 @@ class HTTP1Connection(httputil.HTTPConnection):
         pacing = link if self._yield_if_buffered else None
         if pacing is not None and pacing.pause and not _tornado.holds_data(self.stream):
             await NEXT_ITERATION
-        reading: Future[bytes] = self.stream.read_until_regex(  # type: ignore[assignment]
-            _HEAD_END, max_bytes=self.params.max_header_size
+        limit = self.params.max_header_size
+        reading: Future[bytes] = (
+            _bodies.bounded_head(self.stream, limit)  # type: ignore[assignment]
+            if link is not None and link.options.precise_errors  # (a 431, no close)
+            else self.stream.read_until_regex(_HEAD_END, max_bytes=limit)
         )
         buffered = reading.done()
         if (
@@ -562,6 +558,8 @@ class HTTP1Connection(httputil.HTTPConnection):
             raise
         link = self._stream_link()
         writer = link.writer
+        if self._trace and tail and tail is not _wire.LAST_CHUNK:
+            self._trace("trailers sent: %s", _wire.trailer_names(tail))
         if tail:
             if writer is not None and writer.holding:
                 self._last_write = writer.hold(tail)
