@@ -1049,3 +1049,53 @@ def test_processes_stop_when_their_parent_is_killed(
                 alive.discard(pid)
         time.sleep(0.1)
     assert not alive
+
+
+def test_idle_grace_keeps_an_idle_connection_for_one_more_request(
+    start_server: Any,
+) -> None:
+    server = start_server("--port", "0", "--idle-grace", "20")
+    conn = server.connection()
+    try:
+        conn.request("GET", "/")
+        assert conn.getresponse().read().startswith(b"Hello from tornado_h1")
+        server.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while "draining" not in server.stdout() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # Draining, and the idle connection still takes a request.
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        assert response.read().startswith(b"Hello from tornado_h1")
+        assert response.getheader("Connection") == "close"
+    finally:
+        conn.close()
+    assert server.proc.wait(timeout=30) == 0
+    assert "idle connections may take one more request for 20 s" in server.stdout()
+
+
+def test_processes_refuse_connections_once_draining(
+    start_server: Any, tmp_path: Path
+) -> None:
+    """The parent holds no copy of the listening socket: once the children
+    stop accepting, a new connection is refused, not left in a backlog
+    nobody accepts (and reset when the parent exits)."""
+    (tmp_path / "pidapp.py").write_text(_PID_APP)
+    server = start_server("pidapp:app", "--port", "0", "--processes", "2")
+    socks = [
+        socket.create_connection(("127.0.0.1", server.port), timeout=20)
+        for _ in range(2)
+    ]
+    try:
+        for sock in socks:
+            sock.sendall(b"GET /pid?s=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.3)
+        server.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # both children have begun to drain
+        assert server.proc.poll() is None  # still finishing the requests
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+    finally:
+        for sock in socks:
+            sock.close()
+    assert server.proc.wait(timeout=30) == 0

@@ -3,7 +3,11 @@
 Idle connections close at once; a request under way finishes, its response
 saying ``Connection: close`` when it had not begun; a response under way
 is sent whole before the close; no new connection is taken; what is still
-open at the deadline is closed, and counted."""
+open at the deadline is closed, and counted. Connections already waiting
+in the listening socket's backlog are served, not reset. With
+``idle_grace``, an idle connection (or one whose response had already
+promised keep-alive) answers at most one more request, with ``Connection:
+close``, and is closed once it has been idle that long."""
 
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ from typing import Any
 
 import pytest
 import tornado.web
+from tornado import tcpserver
+
+from tornado_h1 import _tornado
 
 pytestmark = pytest.mark.usefixtures("logs")
 
@@ -112,3 +119,136 @@ async def test_the_deadline_closes_the_rest_and_counts_them(
     await asyncio.sleep(0.1)
     assert await server.drain(timeout=0.5) == 1
     assert await client.recv_until_closed(timeout=5) == b""
+
+
+# ------------------------------------------------------------ idle_grace
+
+
+def _head(response: bytes) -> bytes:
+    return response.split(b"\r\n\r\n", 1)[0].lower()
+
+
+async def test_with_a_grace_an_idle_connection_takes_one_more_request(
+    serve: Any, raw_client: Any
+) -> None:
+    server, port = _server_and_port(serve)
+    client = await raw_client(port)
+    await client.send(GET % b"")
+    assert b"connection: close" not in _head(await client.recv_response())
+    drained = asyncio.ensure_future(server.drain(timeout=30, idle_grace=10))
+    await asyncio.sleep(0.1)  # the drain has begun: the connection is still open
+    await client.send(GET % b"")
+    response = await client.recv_until_closed(timeout=10)
+    assert b"connection: close" in _head(response) and response.endswith(b"fast")
+    assert await asyncio.wait_for(drained, 10) == 0
+
+
+async def test_with_a_grace_an_idle_connection_closes_when_it_ends(
+    serve: Any, raw_client: Any
+) -> None:
+    server, port = _server_and_port(serve)
+    client = await raw_client(port)
+    await client.send(GET % b"")
+    await client.recv_response()
+    # Well before the 30 s deadline: the grace closes it.
+    assert await asyncio.wait_for(server.drain(timeout=30, idle_grace=0.3), 10) == 0
+    assert await client.recv_until_closed(timeout=5) == b""
+
+
+async def _streaming_drained(
+    serve: Any, raw_client: Any, idle_grace: float
+) -> tuple[Any, asyncio.Future[int]]:
+    """A client whose response had promised keep-alive (and begun) when
+    the drain began; returned once that response is whole."""
+    server, port = _server_and_port(serve)
+    client = await raw_client(port)
+    await client.send(GET % b"streaming")
+    head = await client.recv_until(b"\r\n\r\n")
+    assert b"connection: close" not in head.lower()
+    drained = asyncio.ensure_future(server.drain(timeout=30, idle_grace=idle_grace))
+    assert (await client.recv_until(b"\r\n0\r\n\r\n")).endswith(b"second\r\n0\r\n\r\n")
+    return client, drained
+
+
+async def test_with_a_grace_a_promised_keep_alive_is_kept_for_one_request(
+    serve: Any, raw_client: Any
+) -> None:
+    client, drained = await _streaming_drained(serve, raw_client, idle_grace=10)
+    await client.send(GET % b"")
+    response = await client.recv_until_closed(timeout=10)
+    assert b"connection: close" in _head(response) and response.endswith(b"fast")
+    assert await asyncio.wait_for(drained, 10) == 0
+
+
+async def test_with_a_grace_a_promised_keep_alive_ends_with_the_grace(
+    serve: Any, raw_client: Any
+) -> None:
+    client, drained = await _streaming_drained(serve, raw_client, idle_grace=0.3)
+    assert await asyncio.wait_for(drained, 10) == 0  # not the 30 s deadline
+    assert await client.recv_until_closed(timeout=5) == b""
+
+
+# ------------------------------------------------------------ the backlog
+
+
+def _waiting_in_the_backlog(port: int, count: int) -> list[socket.socket]:
+    """Connections the kernel has accepted and the server not yet (no
+    IOLoop turn in between), each with a request sent."""
+    socks = []
+    for n in range(count):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        sock.sendall(GET % b"?n=%d" % n)
+        socks.append(sock)
+    return socks
+
+
+def _read_to_close(sock: socket.socket) -> bytes:
+    data = b""
+    with sock:
+        while True:
+            try:
+                piece = sock.recv(65536)
+            except ConnectionResetError:
+                return data + b"<reset>"
+            if not piece:
+                return data
+            data += piece
+
+
+@pytest.mark.parametrize("idle_grace", [0.0, 5.0])
+async def test_connections_waiting_in_the_backlog_are_served(
+    serve: Any, in_thread: Any, idle_grace: float
+) -> None:
+    server, port = _server_and_port(serve)
+    socks = _waiting_in_the_backlog(port, 3)
+    # Its first step (backlog taken, then stop) runs before the accept
+    # handler's turn.
+    drained = asyncio.ensure_future(server.drain(timeout=30, idle_grace=idle_grace))
+    for sock in socks:
+        response = await in_thread(_read_to_close, sock)
+        assert b"connection: close" in _head(response) and response.endswith(b"fast")
+    assert await asyncio.wait_for(drained, 10) == 0
+
+
+def test_the_backlog_door_is_probed() -> None:
+    assert _tornado.HAS_LISTENING_SOCKETS  # the installed Tornado has it
+    assert _tornado.accept_backlog is _tornado._accept_backlog_private
+
+
+def test_without_the_probe_nothing_is_taken_from_the_backlog(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delattr(tcpserver.TCPServer, "_handle_connection")
+    assert not _tornado._listening_probe()
+
+
+async def test_the_fallback_leaves_the_backlog_to_stop_as_upstream(
+    serve: Any, in_thread: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_tornado, "accept_backlog", _tornado._accept_backlog_unknown)
+    server, port = _server_and_port(serve)
+    socks = _waiting_in_the_backlog(port, 2)
+    drained = asyncio.ensure_future(server.drain(timeout=30))
+    for sock in socks:
+        assert (await in_thread(_read_to_close, sock)) in (b"", b"<reset>")
+    assert await asyncio.wait_for(drained, 10) == 0
