@@ -1049,14 +1049,18 @@ SERVER_CASES: list[tuple[str, bytes, Optional[dict[str, Any]]]] = [
 # expected to differ (strict xfail), so that the difference stays visible
 # and a change in it is noticed.
 SERVER_DIFFERENCES = {
-    "cr-cr-lf-after-request-line": "DIFFERENCE (hardening): a request line "
+    "cr-cr-lf-after-request-line": "DIFFERENCE (hardening, "
+    "difference:bare-cr-start-line): a request line "
     "ending in CR CR LF is a 400 (upstream strips every trailing CR: 200)",
-    "lone-cr-before-request-line": "DIFFERENCE (hardening): a lone CR before "
+    "lone-cr-before-request-line": "DIFFERENCE (hardening, "
+    "difference:bare-cr-start-line): a lone CR before "
     "the request line is a 400 (upstream skips CRs and LFs alike: 200)",
-    "chunk-size-line-too-long": "DIFFERENCE (hardening): a chunk-size line "
+    "chunk-size-line-too-long": "DIFFERENCE (hardening, "
+    "difference:chunk-line-too-long): a chunk-size line "
     "over 64 bytes is a 400 (upstream: IOStream's unsatisfiable read closes "
     "the connection without an answer)",
-    "cl-21-digits": "DIFFERENCE (hardening): a Content-Length of more than 18 "
+    "cl-21-digits": "DIFFERENCE (hardening, "
+    "difference:content-length-digits): a Content-Length of more than 18 "
     "digits is 'Content-Length too long' (400) even when its value is small "
     "(upstream: 000000000000000000005 is 5 and the request is served)",
 }
@@ -1097,6 +1101,10 @@ def test_server_table_is_large_enough() -> None:
     "data,params", with_differences(SERVER_CASES, SERVER_DIFFERENCES)
 )
 async def test_server_whole(opened, data, params):
+    """Where a deliberate difference shows in upstream's outcome, it is
+    rewritten first: the head pattern in its log line for an oversized head
+    (difference:head-end-pattern), and the requests it read after a close
+    (difference:nothing-after-close)."""
     await compare_server(opened, data, bytewise=False, params=params)
 
 
@@ -1289,6 +1297,7 @@ async def test_overlapping_write_futures_upstream_behaviour(opened):
 
 
 async def test_overlapping_write_futures(opened, request):
+    """difference:write-futures"""
     request.applymarker(
         pytest.mark.xfail(
             strict=True,
@@ -1331,6 +1340,7 @@ async def test_nodelay_upstream_behaviour(opened):
 
 
 async def test_nodelay_between_requests(opened, request):
+    """difference:nodelay-once"""
     request.applymarker(
         pytest.mark.xfail(
             strict=True,
@@ -1921,6 +1931,7 @@ async def test_concurrent_read_response_upstream_behaviour(opened):
 
 
 async def test_concurrent_read_response(opened, request):
+    """difference:concurrent-read-response"""
     request.applymarker(
         pytest.mark.xfail(
             strict=True,
@@ -1939,7 +1950,8 @@ async def test_concurrent_read_response(opened, request):
 async def test_known_difference_truncated_gzip(opened, side):
     """Upstream tells the delegate on_connection_close() twice after a
     truncated gzip body; tornado_h1 once (HTTPServer's callable adapter
-    fails on the second call, logging an ERROR for bad input)."""
+    fails on the second call, logging an ERROR for bad input).
+    difference:gzip-close-once"""
     truncated = GZ[:20]
     if side == "server":
         data = req(

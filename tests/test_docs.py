@@ -286,3 +286,29 @@ def test_the_upstream_map_page(built: Path) -> None:
     assert "_server_request_loop" in text
     target = "tornado_h1.http1connection.HTTP1ServerConnection._serve"
     assert f'href="reference/tornado_h1.http1connection.html#{target}"' in text
+
+
+# ----------------------------------------------------- deliberate differences
+
+
+def test_the_differences_page_shows_every_record(built: Path) -> None:
+    from tornado_h1.testing.differences import DIFFERENCES
+
+    text = (built / "differences.html").read_text()
+    # (anchor, label) of every link into the reference pages.
+    links = re.findall(
+        r'href="reference/[^"#]+#([^"]+)"[^>]*>\s*<code[^>]*>'
+        r'<span class="pre">([^<]+)<',
+        text,
+    )
+    for record in DIFFERENCES:
+        assert f'<span class="pre">{record.id}</span>' in text, record.id
+        for dotted in record.code:
+            # Each name links to its code or, for undocumented data such as
+            # a pattern, to the module or class that holds it.
+            shown = ".".join(dotted.split(".")[-2:])
+            (anchor,) = {a for a, label in links if label == shown}
+            owner = anchor.removeprefix("module-")
+            assert dotted == owner or dotted.startswith(owner + "."), dotted
+        for node in record.tests:
+            assert node.split("::")[1].split("[")[0] in text, node
