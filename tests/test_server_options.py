@@ -11,6 +11,7 @@ option, upstream's answers stay (a bare 400, or a close without an answer).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -301,3 +302,106 @@ async def test_chunk_extensions_are_refused_by_default(
     client = await raw_client(port)
     await client.send(_EXTENDED_POST)
     assert await client.recv_until_closed() == _wire.BAD_REQUEST
+
+
+# ------------------------------------------- 431 for a head over the limit
+
+
+def _get_head(size: int) -> bytes:
+    """A GET head of exactly ``size`` bytes, its empty line included."""
+    start = b"GET / HTTP/1.1\r\nHost: t\r\nX-Pad: "
+    return start + b"p" * (size - len(start) - 4) + b"\r\n\r\n"
+
+
+async def test_a_head_over_the_limit_gets_431(
+    serve: Any, raw_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    port = serve(_hello_app(), h1_options=PRECISE)  # max_header_size: 64 KiB
+    client = await raw_client(port)
+    with caplog.at_level(logging.INFO, logger="tornado.general"):
+        await client.send(_get_head(70 * 1024))
+        assert await client.recv_until_closed() == _refusal(431)
+    assert [r.getMessage().split(" from ")[0] for r in caplog.records] == [
+        "Refused with 431"
+    ]
+    assert caplog.records[0].getMessage().endswith(": " + _wire.HEAD_TOO_LARGE)
+
+
+async def test_a_head_that_never_ends_gets_431(serve: Any, raw_client: Any) -> None:
+    """No empty line at all: refused once past the limit, not read on."""
+    port = serve(_hello_app(), h1_options=PRECISE, max_header_size=1024)
+    client = await raw_client(port)
+    await client.send(b"GET / HTTP/1.1\r\nX-Pad: " + b"p" * 1100)
+    assert await client.recv_until_closed() == _refusal(431)
+
+
+@pytest.mark.parametrize("precise", [False, True])
+async def test_a_head_exactly_at_the_limit_is_served(
+    serve: Any, raw_client: Any, precise: bool
+) -> None:
+    """The same bound as upstream's (``max_bytes``): a head of exactly
+    max_header_size bytes is served, one byte more is refused (431 with
+    precise errors, a silent close without)."""
+    options = PRECISE if precise else ServerOptions()
+    port = serve(_hello_app(), h1_options=options, max_header_size=1024)
+    client = await raw_client(port)
+    await client.send(_get_head(1024))
+    assert (await client.recv_response()).endswith(b"hi")
+    await client.send(_get_head(1025))
+    assert await client.recv_until_closed() == (_refusal(431) if precise else b"")
+
+
+async def test_without_the_option_a_long_head_is_closed_as_upstream(
+    serve: Any, raw_client: Any, impl: str
+) -> None:
+    port = serve(_hello_app(), impl=impl, max_header_size=1024)
+    client = await raw_client(port)
+    await client.send(_get_head(1025))
+    assert await client.recv_until_closed() == b""
+
+
+async def test_a_long_head_behind_a_pipelined_request_is_closed_as_upstream(
+    serve: Any, raw_client: Any
+) -> None:
+    """Documented: a head that is already in the stream when its read
+    begins is read as upstream reads it."""
+    port = serve(_hello_app(), h1_options=PRECISE, max_header_size=1024)
+    client = await raw_client(port)
+    await client.send(_get_head(100) + _get_head(1025))
+    assert (await client.recv_response()).endswith(b"hi")
+    assert await client.recv_until_closed() == b""
+
+
+async def test_a_long_head_buffers_a_bounded_amount(io_loop: Any) -> None:
+    """A real IOStream, fed without pause by a thread that would send 8 MiB
+    with no end of head: the read stops at limit + 1 bytes, having buffered
+    at most about twice the limit plus one read (IOStream searches again
+    each time its buffer doubles), not megabytes. (The buffer size is
+    IOStream's private count, read here by the test only.)"""
+    import socket
+    import threading
+
+    from tornado.httputil import HTTPInputError
+    from tornado.iostream import IOStream
+
+    from tornado_h1 import _bodies
+
+    limit = 65536
+    ours, theirs = socket.socketpair()
+    stream = IOStream(ours)
+
+    def flood() -> None:
+        with contextlib.suppress(OSError):
+            for _ in range(128):
+                theirs.sendall(b"x" * 65536)
+
+    sender = threading.Thread(target=flood)
+    sender.start()
+    try:
+        with pytest.raises(HTTPInputError, match=_wire.HEAD_TOO_LARGE):
+            await _bodies.bounded_head(stream, limit)
+        assert stream._read_buffer_size <= 2 * limit + stream.read_chunk_size
+    finally:
+        stream.close()
+        theirs.close()
+        sender.join()

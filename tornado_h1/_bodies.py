@@ -238,6 +238,10 @@ def _checked(reading: Future[bytes], limit: int) -> Future[bytes]:
 
 
 def _relay_checked(checked: Future[bytes], limit: int, reading: Future[bytes]) -> None:
+    if checked.done():  # (its awaiter was cancelled)
+        if not reading.cancelled():
+            reading.exception()  # (retrieved: nobody else will)
+        return
     result = _checked(reading, limit)
     error = result.exception()
     if error is not None:
