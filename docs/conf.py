@@ -12,8 +12,9 @@ cannot drift from it:
 * ``_states.inc``: the state diagrams, from ``tornado_h1/_state.py``'s tables;
 * ``_generated/*.inc``: the traces of real requests and the exercises, by
   running them against a real server (``tornado_h1._tools.watch``); the
-  map of upstream's functions; the release switches; the bench table and
-  chart (from ``_bench_results.json``).
+  map of upstream's functions; the deliberate differences (from
+  ``tornado_h1/testing/differences.py``); the release switches; the bench
+  table and chart (from ``_bench_results.json``).
 """
 
 from __future__ import annotations

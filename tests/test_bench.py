@@ -598,3 +598,91 @@ def test_builtin_loader_frames_responses_split_anywhere(piece: int) -> None:
     assert len(stats.latencies) == 8
     assert transport.written == [b"REQ"] * 3  # the first batch, then one per batch
     assert not transport.closed
+
+
+# --------------------------------------- the chart, beside the results
+# Drawn after every run whenever matplotlib is installed (issue 11 item 6).
+
+
+def _output_args(*argv: str) -> Any:
+    return scenarios.build_parser().parse_args(list(argv))
+
+
+def test_a_run_draws_its_chart_beside_its_results(quick_builtin: Any) -> None:
+    pytest.importorskip("matplotlib")
+    _, _, _, path = quick_builtin
+    assert path.with_suffix(".png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_without_matplotlib_the_chart_is_skipped_in_one_line(
+    quick_builtin: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, doc, _, _ = quick_builtin
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import fails
+    results = tmp_path / "bench-results.json"
+    bench_main._write_outputs(doc, _output_args("--json", str(results)), True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bench-results.json"]
+    assert capsys.readouterr().out.splitlines() == [
+        f"results: {results}",
+        "chart: not drawn (matplotlib is not installed: "
+        "pip install 'tornado-h1[plot]')",
+    ]
+
+
+def test_no_chart_beside_no_results(
+    quick_builtin: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, doc, _, path = quick_builtin
+    monkeypatch.chdir(tmp_path)
+    bench_main._write_outputs(doc, _output_args("--json", "-"), True)
+    # Rendering saved results (--from-json) writes nothing beside them.
+    bench_main._write_outputs(doc, _output_args("--from-json", str(path)), False)
+    assert list(tmp_path.iterdir()) == []
+    assert capsys.readouterr().out == ""
+
+
+def test_plot_puts_the_chart_elsewhere(quick_builtin: Any, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    _, doc, _, _ = quick_builtin
+    results, chart = tmp_path / "r.json", tmp_path / "chart.png"
+    args = _output_args("--json", str(results), "--plot", str(chart))
+    bench_main._write_outputs(doc, args, True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chart.png", "r.json"]
+
+
+def test_the_chart_s_path_beside_the_results() -> None:
+    assert bench_main.chart_beside(Path("a/bench-results.json")) == Path(
+        "a/bench-results.png"
+    )
+    assert bench_main.chart_beside(Path("results")) == Path("results.png")
+    assert bench_main.chart_beside(Path("odd.png")) == Path("odd.png.png")
+
+
+def test_the_drawn_chart_never_inverts_a_row() -> None:
+    """The bars' heights, read back from the figure, are the table's
+    "x better" figures: above 1 wherever tornado_h1 did better, for
+    lower-is-better rows (idle memory) as for the others."""
+    pyplot = pytest.importorskip("matplotlib.pyplot")
+    from tornado_h1._tools.bench import report
+
+    saved = Path(__file__).resolve().parent.parent / "docs" / "_bench_results.json"
+    doc = json.loads(saved.read_text())
+    figure = report.draw_chart(doc)
+    try:
+        heights = [bar.get_height() for bar in figure.axes[0].patches]
+    finally:
+        pyplot.close(figure)
+    rows, _ = report.table_rows(doc)
+    column = report.TABLE_HEADER.index("x better")
+    assert [f"{height:.2f}" for height in heights] == [cells[column] for cells in rows]
+    idle = next(i for i, row in enumerate(doc["results"]) if row["id"] == "idle")
+    assert not doc["results"][idle]["higher_is_better"]
+    sides = doc["results"][idle]["sides"]
+    assert sides["tornado_h1"]["value"] < sides["upstream"]["value"]
+    assert heights[idle] > 1

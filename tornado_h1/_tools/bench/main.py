@@ -14,6 +14,7 @@ from typing import IO, Any, Optional
 
 from tornado_h1._tools.bench.report import (
     _load_pyplot,
+    chart_unavailable,
     render_markdown,
     render_plot,
     render_rst,
@@ -63,9 +64,30 @@ def _write_outputs(
     if args.rst:
         Path(args.rst).write_text(render_rst(doc))
         print(f"reStructuredText table: {args.rst}")
+    _write_chart(doc, args, measured)
+
+
+def chart_beside(results: Path) -> Path:
+    """The default chart's path: the results' own, ending in ``.png``."""
+    chart = results.with_suffix(".png")
+    return chart if chart != results else results.with_name(results.name + ".png")
+
+
+def _write_chart(doc: dict[str, Any], args: argparse.Namespace, measured: bool) -> None:
+    """The chart: at ``--plot``, or else beside the results a run wrote,
+    when it can be drawn (saying in one line why not, when it cannot)."""
     if args.plot:
-        render_plot(doc, Path(args.plot))
-        print(f"chart: {args.plot}")
+        path = Path(args.plot)
+    elif measured and args.json and args.json != "-":
+        path = chart_beside(Path(args.json))
+        why_not = chart_unavailable(doc)
+        if why_not is not None:
+            print(f"chart: not drawn ({why_not})")
+            return
+    else:
+        return
+    render_plot(doc, path)
+    print(f"chart: {path}")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

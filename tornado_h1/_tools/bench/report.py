@@ -301,9 +301,21 @@ def plot_points(
     return points
 
 
-def render_plot(doc: dict[str, Any], path: Path) -> None:
-    """Bars of "x better" per row (`plot_points`), with their min-max as
-    error bars."""
+def chart_unavailable(doc: dict[str, Any]) -> Optional[str]:
+    """Why no chart can be drawn for ``doc`` (None: it can), in words for
+    the one line that says a chart was skipped."""
+    try:
+        importlib.import_module("matplotlib")
+    except ImportError:
+        return "matplotlib is not installed: pip install 'tornado-h1[plot]'"
+    if not plot_points(doc):
+        return "no ratios to plot"
+    return None
+
+
+def draw_chart(doc: dict[str, Any]) -> Any:
+    """The chart as a matplotlib figure: bars of "x better" per row
+    (`plot_points`), with their min-max as error bars."""
     plt = _load_pyplot()
     points = plot_points(doc)
     if not points:
@@ -333,6 +345,13 @@ def render_plot(doc: dict[str, Any], path: Path) -> None:
         fontsize=10,
     )
     figure.tight_layout()
+    return figure
+
+
+def render_plot(doc: dict[str, Any], path: Path) -> None:
+    """Write `draw_chart`'s chart to ``path`` as a PNG."""
+    plt = _load_pyplot()
+    figure = draw_chart(doc)
     figure.savefig(str(path), dpi=120)
     plt.close(figure)
 
