@@ -37,7 +37,7 @@ from helpers import PATIENCE
 from tornado import httpclient, httputil, iostream, simple_httpclient
 
 import tornado_h1
-from tornado_h1 import _keepalive, _tornado
+from tornado_h1 import _keepalive_fetch, _keepalive_pool, _tornado
 from tornado_h1.testing.logs import LogRecorder
 
 pytestmark = pytest.mark.usefixtures("logs")
@@ -853,7 +853,7 @@ def test_pool_key_has_everything_that_shapes_a_connection() -> None:
         )
         https = url.startswith("https")
         host = url.split("/")[2].split(":")[0]
-        return _keepalive.pool_key(
+        return _keepalive_pool.pool_key(
             request,
             host,
             443 if https else 80,
@@ -1039,8 +1039,12 @@ def test_connection_tokens() -> None:
     headers = httputil.HTTPHeaders()
     headers.add("Connection", "Keep-Alive, Upgrade")
     headers.add("Connection", "CLOSE")
-    assert _keepalive.connection_tokens(headers) == {"keep-alive", "upgrade", "close"}
-    assert _keepalive.connection_tokens(None) == set()
+    assert _keepalive_pool.connection_tokens(headers) == {
+        "keep-alive",
+        "upgrade",
+        "close",
+    }
+    assert _keepalive_pool.connection_tokens(None) == set()
 
 
 def test_readable_socket_check() -> None:
@@ -1048,10 +1052,12 @@ def test_readable_socket_check() -> None:
     with a, b:
         stream = iostream.IOStream(a)
         try:
-            assert _keepalive.idle_problem(stream, expired=False) is None
+            assert _keepalive_pool.idle_problem(stream, expired=False) is None
             b.close()
             select.select([a], [], [], PATIENCE)
-            assert "closed it" in str(_keepalive.idle_problem(stream, expired=False))
+            assert "closed it" in str(
+                _keepalive_pool.idle_problem(stream, expired=False)
+            )
         finally:
             stream.close()
 
@@ -1100,8 +1106,8 @@ def _streams(count: int) -> tuple[list[iostream.IOStream], list[socket.socket]]:
 
 
 async def _made(
-    pool: _keepalive.ConnectionPool, key: Any, stream: iostream.IOStream
-) -> _keepalive.PooledConnection:
+    pool: _keepalive_pool.ConnectionPool, key: Any, stream: iostream.IOStream
+) -> _keepalive_pool.PooledConnection:
     async def dial() -> iostream.IOStream:
         return stream
 
@@ -1113,7 +1119,7 @@ async def _made(
 async def test_the_sweep_closes_only_the_expired(
     io_loop: tornado.ioloop.IOLoop,
 ) -> None:
-    pool = _keepalive.ConnectionPool(io_loop, None, 10, 60.0)
+    pool = _keepalive_pool.ConnectionPool(io_loop, None, 10, 60.0)
     (old, young), peers = _streams(2)
     try:
         for key, stream in (("a",), old), (("b",), young):
@@ -1133,7 +1139,7 @@ async def test_the_sweep_closes_only_the_expired(
 async def test_unshared_connections_are_never_kept(
     io_loop: tornado.ioloop.IOLoop, trace: LogRecorder
 ) -> None:
-    pool = _keepalive.ConnectionPool(io_loop, 1, 10, None)
+    pool = _keepalive_pool.ConnectionPool(io_loop, 1, 10, None)
     (stream,), (peer,) = _streams(1)
     with peer:
         connection = await _made(pool, None, stream)
@@ -1149,14 +1155,14 @@ async def test_a_socket_that_cannot_be_asked_counts_as_readable(
     (stream,), (peer,) = _streams(1)
     with peer:
         try:
-            assert _keepalive._readable(stream) is False
+            assert _keepalive_pool._readable(stream) is False
             monkeypatch.delattr(select, "poll")  # (as on Windows)
-            assert _keepalive._readable(stream) is False
+            assert _keepalive_pool._readable(stream) is False
             peer.send(b"x")
             select.select([stream.socket], [], [], PATIENCE)
-            assert _keepalive._readable(stream) is True
+            assert _keepalive_pool._readable(stream) is True
             stream.socket.close()  # behind the stream's back
-            assert _keepalive._readable(stream) is True
+            assert _keepalive_pool._readable(stream) is True
         finally:
             stream.close()
 
@@ -1176,7 +1182,7 @@ def test_the_resolved_request_answers_as_tornados_proxy(with_defaults: bool) -> 
         validate_cert=False,
     )
     theirs = httpclient._RequestProxy(request, defaults)
-    ours = _keepalive._RememberingRequest(request, defaults)
+    ours = _keepalive_fetch._RememberingRequest(request, defaults)
     names = set(defaults or ()) | {n.lstrip("_") for n in vars(request)}
     names |= {"original_request", "no_such_field"}
     for name in sorted(names):

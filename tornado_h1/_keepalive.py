@@ -14,7 +14,7 @@ The pieces, from a fetch's point of view:
 * `Checkout` stands where the per-fetch class expects its ``TCPClient``: its
   ``connect`` takes an idle connection of the key, or waits for the origin's
   limit, or dials a new one; ``give_back`` returns it with the verdict.
-* `_KeepAliveFetch` is Tornado's per-fetch class (reached through
+* `KeepAliveFetch` is Tornado's per-fetch class (reached through
   :mod:`tornado_h1._tornado`, the one door to Tornado's private parts) with
   the changes reuse needs: it asks for keep-alive instead of ``close``, does
   not close the stream after the response, decides whether the connection is
@@ -30,760 +30,14 @@ a ``[pool]`` line, with the reason for each connection not kept.
 
 from __future__ import annotations
 
-import collections
 import functools
-import itertools
-import logging
-import select
-import socket
-from collections.abc import Awaitable, Hashable
 from typing import Any, Callable, Optional
 
-from tornado import gen, httputil, iostream, simple_httpclient
-from tornado.concurrent import Future
-from tornado.ioloop import IOLoop
-from tornado.util import TimeoutError as _WaitTimeout
-
-from tornado_h1 import _subclasses, _tornado, _trace
+from tornado_h1 import _keepalive_fast, _subclasses, _tornado
 from tornado_h1 import http1connection as _h1
-
-#: Methods whose request may be sent again without changing the outcome
-#: (RFC 9110 §9.2.2); only these are retried.
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
-
-PoolKey = tuple[Hashable, ...]
-Dial = Callable[[], Awaitable[iostream.IOStream]]
-
-
-def _note(message: str, *args: object) -> None:
-    """One ``[pool]`` line of the trace."""
-    if _trace.logger.isEnabledFor(logging.DEBUG):
-        _trace.logger.debug("[pool] " + message, *args)
-
-
-# -- what may be reused ----------------------------------------------------------
-
-
-def _tls_key(request: Any) -> Hashable:
-    """The TLS options of a request, as a key: the ``ssl_options`` given
-    (a dict by content, an ``SSLContext`` by identity), or the fields that
-    Tornado builds its context from."""
-    options = request.ssl_options
-    if options is None:
-        return (
-            "fields",
-            request.validate_cert,
-            request.ca_certs,
-            request.client_cert,
-            request.client_key,
-        )
-    if isinstance(options, dict):
-        return ("dict", tuple(sorted(options.items(), key=lambda item: item[0])))
-    return ("context", options)
-
-
-def pool_key(
-    request: Any,
-    host: str,
-    port: int,
-    af: int,
-    ssl_options: Any,
-    source_ip: Optional[str],
-    source_port: Optional[int],
-) -> Optional[PoolKey]:
-    """Everything that shapes a connection, or None if the fetch must not
-    share one (an option that cannot be compared, such as an unhashable
-    value in an ``ssl_options`` dict).
-
-    ``af`` carries ``allow_ipv6``, ``source_ip`` the ``network_interface``.
-    """
-    tls = None if ssl_options is None else _tls_key(request)
-    proxy = (
-        request.proxy_host,
-        request.proxy_port,
-        request.proxy_username,
-        request.proxy_password,
-        request.proxy_auth_mode,
-    )
-    scheme = "http" if ssl_options is None else "https"
-    key = (scheme, host.lower(), port, int(af), tls, source_ip, source_port, proxy)
-    try:
-        hash(key)
-    except TypeError:
-        return None
-    return key
-
-
-def connection_tokens(headers: Optional[httputil.HTTPHeaders]) -> set[str]:
-    """The options of every ``Connection`` field, in lower case."""
-    if headers is None or "Connection" not in headers:
-        return set()
-    return {
-        token.strip(" \t").lower()  # (OWS: spaces and tabs only)
-        for value in headers.get_list("Connection")
-        for token in value.split(",")
-    }
-
-
-def _close_delimited(method: str, status: int, headers: httputil.HTTPHeaders) -> bool:
-    """Whether the response's body ended with the connection (RFC 9112
-    §6.3 step 8): a body was allowed and no field delimited it."""
-    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
-        return False
-    return "Content-Length" not in headers and "Transfer-Encoding" not in headers
-
-
-def message_refusal(
-    method: str,
-    request_headers: httputil.HTTPHeaders,
-    version: str,
-    status: int,
-    response_headers: httputil.HTTPHeaders,
-) -> Optional[str]:
-    """Why the request and its response rule out another exchange on the
-    connection (RFC 9112 §9.3), or None."""
-    if "close" in connection_tokens(request_headers):
-        return "the request said Connection: close"
-    tokens = connection_tokens(response_headers)
-    if "close" in tokens:
-        return "the response said Connection: close"
-    if version == "HTTP/1.0" and "keep-alive" not in tokens:
-        return "an HTTP/1.0 response without Connection: keep-alive"
-    if version not in ("HTTP/1.0", "HTTP/1.1"):
-        return f"a response of version {version}"
-    if _close_delimited(method, status, response_headers):
-        return "the response's body was delimited by the close of the connection"
-    return None
-
-
-def _readable(stream: iostream.IOStream) -> bool:
-    """Whether the socket has something to read right now (end of file
-    included). For an idle connection that is never a response, so the
-    connection is not reused. (A socket that cannot be asked counts as
-    readable.)"""
-    sock = stream.socket
-    try:
-        if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(sock.fileno(), select.POLLIN)
-            return bool(poller.poll(0))
-        ready, _, _ = select.select([sock], [], [], 0)
-        return bool(ready)
-    except (OSError, ValueError):
-        return True
-
-
-def idle_problem(stream: iostream.IOStream, expired: bool) -> Optional[str]:
-    """Why an idle connection must not be reused, or None: noticing a
-    server's close before reuse, where it can be noticed."""
-    if stream.closed():
-        return "closed while idle"
-    if expired:
-        return "idle for longer than idle_timeout"
-    if _tornado.buffer_is_empty(stream) is False:
-        return "the server sent bytes while it was idle"
-    if _readable(stream):
-        return "the server closed it (or sent bytes) while it was idle"
-    return None
-
-
-# -- the pool --------------------------------------------------------------------
-
-
-class PooledConnection:
-    """A connection the pool made: its stream, its key and a number for
-    the trace (``p1``, ``p2``...)."""
-
-    __slots__ = (
-        "stream", "key", "origin", "number", "uses", "idle_until", "on_close"
-    )  # fmt: skip
-
-    def __init__(
-        self,
-        stream: iostream.IOStream,
-        key: Optional[PoolKey],
-        origin: str,
-        number: int,
-    ) -> None:
-        self.stream, self.key, self.origin, self.number = stream, key, origin, number
-        self.uses = 1
-        self.idle_until = 0.0
-        #: Set by the pool: what runs if the stream closes while idle.
-        self.on_close: Optional[Callable[[], None]] = None
-
-
-class _Origin:
-    """The connections of one pool key."""
-
-    __slots__ = ("idle", "open", "waiters")
-
-    def __init__(self) -> None:
-        # Most recently used last: the next fetch takes the warmest one.
-        self.idle: collections.OrderedDict[PooledConnection, None] = (
-            collections.OrderedDict()
-        )
-        self.open = 0  # in use and idle
-        self.waiters: collections.deque[Future[None]] = collections.deque()
-
-
-class ConnectionPool:
-    """The idle connections of one client, by `pool_key`.
-
-    :arg io_loop: the client's IOLoop.
-    :arg max_per_origin: the most connections open to one key at once (in
-        use and idle); a fetch beyond it waits for one. None: no limit but
-        ``max_clients``.
-    :arg max_idle: the most idle connections kept, over all keys; the least
-        recently used goes first.
-    :arg idle_timeout: seconds an idle connection is kept; None: no limit.
-    """
-
-    def __init__(
-        self,
-        io_loop: IOLoop,
-        max_per_origin: Optional[int],
-        max_idle: int,
-        idle_timeout: Optional[float],
-    ) -> None:
-        self.io_loop = io_loop
-        self.max_per_origin, self.max_idle = max_per_origin, max_idle
-        self.idle_timeout = idle_timeout
-        self.closed = False
-        #: Connections opened so far.
-        self.opened = 0
-        self._origins: dict[PoolKey, _Origin] = {}
-        # Every idle connection, least recently used first (and so in the
-        # order of their idle deadlines).
-        self._idle: collections.OrderedDict[PooledConnection, None] = (
-            collections.OrderedDict()
-        )
-        self._sweep: Optional[object] = None
-        self._numbers = itertools.count(1)
-
-    @property
-    def idle_count(self) -> int:
-        """Idle connections in the pool."""
-        return len(self._idle)
-
-    async def acquire(
-        self,
-        key: Optional[PoolKey],
-        origin_text: str,
-        dial: Dial,
-        timeout: Optional[float],
-        fresh: bool,
-    ) -> tuple[PooledConnection, bool]:
-        """A connection for ``key``: an idle one (then True), or, within
-        the origin's limit, a new one from ``dial`` (then False). ``fresh``
-        refuses idle ones. Raises TimeoutError if ``timeout`` seconds pass
-        waiting for the limit."""
-        if key is None:
-            stream = await dial()
-            return self._made(stream, None, origin_text, "not shared"), False
-        deadline = None if timeout is None else self.io_loop.time() + timeout
-        while True:
-            if not fresh:
-                connection = self.take(key)
-                if connection is not None:
-                    return connection, True
-            # (Looked up after take(), which may have forgotten the key.)
-            origin = self._origins.setdefault(key, _Origin())
-            limit = self.max_per_origin
-            if self.closed or limit is None or origin.open < limit:
-                break
-            await self._wait(origin, deadline, origin_text)
-        origin.open += 1
-        try:
-            stream = await dial()
-        except BaseException:
-            self._forget(key)
-            raise
-        return self._made(stream, key, origin_text, "opened"), False
-
-    def _made(
-        self, stream: iostream.IOStream, key: Optional[PoolKey], text: str, how: str
-    ) -> PooledConnection:
-        self.opened += 1
-        connection = PooledConnection(stream, key, text, next(self._numbers))
-        _note("p%d %s: %s", connection.number, how, text)
-        return connection
-
-    async def _wait(
-        self, origin: _Origin, deadline: Optional[float], origin_text: str
-    ) -> None:
-        """Wait for a connection of the origin to come back or close."""
-        waiter: Future[None] = Future()
-        origin.waiters.append(waiter)
-        try:
-            if deadline is None:
-                await waiter
-            else:
-                await gen.with_timeout(deadline, waiter)
-        except _WaitTimeout:
-            if waiter.done():
-                self._wake(origin)  # (our turn came too late: pass it on)
-            else:
-                origin.waiters.remove(waiter)
-            raise TimeoutError(
-                f"Timeout while waiting for a connection to {origin_text}"
-            ) from None
-
-    def take(self, key: PoolKey) -> Optional[PooledConnection]:
-        """The most recently used idle connection of ``key`` that is still
-        usable, or None."""
-        origin = self._origins.get(key)
-        now = self.io_loop.time()
-        while origin is not None and origin.idle:
-            connection, _ = origin.idle.popitem()
-            del self._idle[connection]
-            stream = connection.stream
-            stream.set_close_callback(None)
-            problem = idle_problem(stream, now >= connection.idle_until)
-            if problem is None:
-                connection.uses += 1
-                _note("p%d reused (fetch %d on it)", connection.number, connection.uses)
-                return connection
-            _note("p%d dropped: %s", connection.number, problem)
-            self._close(connection)
-            origin = self._origins.get(key)
-        return None
-
-    def give_back(self, connection: PooledConnection, refusal: Optional[str]) -> None:
-        """The fetch on ``connection`` is over; ``refusal`` says why the
-        connection cannot be reused (None: it can)."""
-        if refusal is None and self.closed:
-            refusal = "the client is closed"
-        if refusal is None and connection.key is None:
-            refusal = "its options cannot be compared (an unhashable ssl_options value)"
-        if refusal is not None:
-            _note("p%d not kept: %s", connection.number, refusal)
-            self._close(connection)
-            return
-        self._keep(connection)
-
-    def _keep(self, connection: PooledConnection) -> None:
-        assert connection.key is not None
-        origin = self._origins[connection.key]
-        timeout = self.idle_timeout
-        connection.idle_until = (
-            float("inf") if timeout is None else self.io_loop.time() + timeout
-        )
-        origin.idle[connection] = None
-        self._idle[connection] = None
-        # (A close callback also makes the stream watch the idle socket.)
-        if connection.on_close is None:
-            connection.on_close = functools.partial(self._closed_while_idle, connection)
-        connection.stream.set_close_callback(connection.on_close)
-        _note("p%d kept: %d idle in the pool", connection.number, len(self._idle))
-        self._arm_sweep(connection.idle_until)
-        if len(self._idle) > self.max_idle:
-            oldest = next(iter(self._idle))
-            self._drop_idle(oldest, "more than max_idle_connections idle")
-        self._wake(origin)
-
-    def _closed_while_idle(self, connection: PooledConnection) -> None:
-        if connection in self._idle:
-            self._drop_idle(connection, "closed by the server while idle")
-
-    def _drop_idle(self, connection: PooledConnection, why: str) -> None:
-        del self._idle[connection]
-        assert connection.key is not None
-        del self._origins[connection.key].idle[connection]
-        connection.stream.set_close_callback(None)
-        _note("p%d dropped: %s", connection.number, why)
-        self._close(connection)
-
-    def _close(self, connection: PooledConnection) -> None:
-        connection.stream.close()
-        if connection.key is not None:
-            self._forget(connection.key)
-
-    def _forget(self, key: PoolKey) -> None:
-        """One connection of ``key`` fewer: a waiter may open another."""
-        origin = self._origins[key]
-        origin.open -= 1
-        self._wake(origin)
-        if not origin.open and not origin.waiters:
-            del self._origins[key]
-
-    def _wake(self, origin: _Origin) -> None:
-        while origin.waiters:
-            waiter = origin.waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
-                return
-
-    def _arm_sweep(self, when: float) -> None:
-        if self._sweep is None and when != float("inf"):
-            self._sweep = self.io_loop.call_at(when, self._run_sweep)
-
-    def _run_sweep(self) -> None:
-        """Close the connections idle for longer than ``idle_timeout`` (one
-        timer for the pool, not one per connection)."""
-        self._sweep = None
-        now = self.io_loop.time()
-        while self._idle:
-            oldest = next(iter(self._idle))
-            if oldest.idle_until > now:
-                self._arm_sweep(oldest.idle_until)
-                return
-            self._drop_idle(oldest, "idle for longer than idle_timeout")
-
-    def close(self) -> None:
-        """Close every idle connection; connections in use close when their
-        fetch ends; waiting fetches stop waiting."""
-        self.closed = True
-        if self._sweep is not None:
-            self.io_loop.remove_timeout(self._sweep)
-            self._sweep = None
-        for connection in list(self._idle):
-            self._drop_idle(connection, "the client was closed")
-        for origin in list(self._origins.values()):
-            while origin.waiters:
-                self._wake(origin)
-
-
-class Checkout:
-    """One fetch's connection: taken from the pool and given back.
-
-    It stands where Tornado's per-fetch class expects its ``TCPClient``,
-    whose ``connect`` it mirrors.
-    """
-
-    __slots__ = ("pool", "tcp_client", "request", "fresh", "connection", "reused")
-
-    def __init__(
-        self, pool: ConnectionPool, tcp_client: Any, request: Any, fresh: bool
-    ) -> None:
-        self.pool, self.tcp_client, self.request = pool, tcp_client, request
-        #: A retry: only a new connection will do.
-        self.fresh = fresh
-        self.connection: Optional[PooledConnection] = None
-        self.reused = False
-
-    async def connect(
-        self,
-        host: str,
-        port: int,
-        af: int = socket.AF_UNSPEC,
-        ssl_options: Any = None,
-        max_buffer_size: Optional[int] = None,
-        source_ip: Optional[str] = None,
-        source_port: Optional[int] = None,
-        timeout: Optional[float] = None,
-    ) -> iostream.IOStream:
-        key = pool_key(
-            self.request, host, port, af, ssl_options, source_ip, source_port
-        )
-        if key is not None and not self.fresh:
-            # (The usual case, without building what connecting needs.)
-            connection = self.pool.take(key)
-            if connection is not None:
-                self.connection, self.reused = connection, True
-                return connection.stream
-        scheme = "http" if ssl_options is None else "https"
-        text = f"{scheme}://{host}:{port}"
-        # (Older Tornado passes no timeout: it keeps its own timer.)
-        options = {} if timeout is None else {"timeout": timeout}
-        dial = functools.partial(
-            self.tcp_client.connect,
-            host,
-            port,
-            af=af,
-            ssl_options=ssl_options,
-            max_buffer_size=max_buffer_size,
-            source_ip=source_ip,
-            source_port=source_port,
-            **options,
-        )
-        self.connection, self.reused = await self.pool.acquire(
-            key, text, dial, timeout, self.fresh
-        )
-        return self.connection.stream
-
-    def give_back(self, refusal: Optional[str]) -> None:
-        """Return the connection (once), with why it cannot be reused."""
-        connection = self.connection
-        if connection is not None:
-            self.connection = None
-            self.pool.give_back(connection, refusal)
-
-
-# -- one fetch ---------------------------------------------------------------------
-
-
-_PROPERTIES: dict[type, tuple[str, ...]] = {}
-
-
-def _properties(cls: type) -> tuple[str, ...]:
-    """The names of the properties of a request class (``headers``,
-    ``body``), which its instances keep under other names."""
-    names = _PROPERTIES.get(cls)
-    if names is None:
-        names = _PROPERTIES[cls] = tuple(
-            name
-            for klass in cls.__mro__
-            for name, value in vars(klass).items()
-            if isinstance(value, property)
-        )
-    return names
-
-
-class _RememberingRequest(_tornado.request_proxy_base):  # type: ignore[misc]
-    """The request with the client's defaults, as Tornado's proxy of it,
-    but resolved once, when it is made (the per-fetch class reads some
-    attributes several times per fetch): an attribute of the request that
-    is not None, else the default. Any other name is looked up as Tornado's
-    proxy does, once."""
-
-    def __init__(self, request: Any, defaults: Optional[dict[str, Any]]) -> None:
-        super().__init__(request, defaults)
-        resolved = self.__dict__
-        if defaults is not None:
-            resolved.update(defaults)
-        for name, value in vars(request).items():
-            if value is not None:
-                resolved[name] = value
-            elif name not in resolved:
-                resolved[name] = None  # (neither has it: the proxy's None)
-        for name in _properties(type(request)):
-            value = getattr(request, name)
-            if value is not None:
-                resolved[name] = value
-        resolved["request"], resolved["defaults"] = request, defaults
-
-    def __getattr__(self, name: str) -> Any:
-        value = super().__getattr__(name)
-        self.__dict__[name] = value
-        return value
-
-
-def _remembering(request: Any) -> Any:
-    if (
-        type(request) is not _tornado.request_proxy_base
-        or not _tornado.HAS_REQUEST_PROXY
-    ):
-        return request
-    return _RememberingRequest(request.request, request.defaults)
-
-
-class _KeepAliveFetch(_tornado.client_connection_base):  # type: ignore[misc]
-    """Tornado's per-fetch class, on a connection from the pool."""
-
-    # Set by the parent; the retry hands them on.
-    final_callback: Optional[Callable[[Any], None]]
-    release_callback: Optional[Callable[[], None]]
-    # Per-fetch state, with its starting values on the class.
-    _heads_received = 0
-    _body_begun = False
-    _response_ended = False
-    _failed = False
-    _upgraded = False
-    _response_version = ""
-
-    def __init__(
-        self,
-        client: KeepAliveAsyncHTTPClient,
-        request: Any,
-        release_callback: Callable[[], None],
-        final_callback: Callable[[Any], None],
-        max_buffer_size: int,
-        tcp_client: Any,
-        max_header_size: Optional[int],
-        max_body_size: Optional[int],
-        first_try_times: Optional[tuple[float, float]] = None,
-    ) -> None:
-        request = _remembering(request)
-        # Set before the parent starts run().
-        self._first_try_times = first_try_times
-        self._checkout = Checkout(
-            client._keepalive_pool, tcp_client, request, first_try_times is not None
-        )
-        super().__init__(
-            client,
-            request,
-            release_callback,
-            final_callback,
-            max_buffer_size,
-            self._checkout,
-            max_header_size,
-            max_body_size,
-        )
-
-    async def run(self) -> None:
-        times = self._first_try_times
-        if times is not None:
-            # A retry keeps the first try's clock: request_timeout covers both.
-            self.start_time, self.start_wall_time = times
-        if "Connection" not in self.request.headers:
-            # (The parent would ask the server to close.)
-            self.request.headers["Connection"] = "keep-alive"
-        try:
-            await super().run()
-        finally:
-            self._checkout.give_back(self._reuse_refusal())
-
-    def _write_body(self, start_read: bool) -> Awaitable[None]:
-        # Only an early final response to Expect: 100-continue skips this.
-        self._body_begun = True
-        return super()._write_body(start_read)  # type: ignore[no-any-return]
-
-    def headers_received(
-        self,
-        first_line: httputil.ResponseStartLine | httputil.RequestStartLine,
-        headers: httputil.HTTPHeaders,
-    ) -> Awaitable[None]:
-        self._heads_received += 1
-        if isinstance(first_line, httputil.ResponseStartLine):
-            self._response_version = first_line.version
-            self._upgraded = self._upgraded or first_line.code == 101
-        return super().headers_received(first_line, headers)  # type: ignore[no-any-return]
-
-    def _run_callback(self, response: Any) -> None:
-        # The parent hands the response over in the next IOLoop iteration;
-        # setting the fetch's result already takes one (the caller resumes
-        # after this fetch has given its connection back).
-        self._release()
-        final_callback = self.final_callback
-        if final_callback is not None:
-            self.final_callback = None
-            final_callback(response)
-
-    def _on_end_request(self) -> None:
-        # The parent closes the stream here; run() decides instead.
-        self._response_ended = True
-        if not self._body_begun:
-            # An early final response: the request never ended, so the
-            # connection is done for (and the read waits for its end).
-            self.stream.close()
-
-    def _create_connection(self, stream: iostream.IOStream) -> _h1.HTTP1Connection:
-        if not self._checkout.reused:
-            stream.set_nodelay(True)
-        params = _h1.HTTP1ConnectionParameters(
-            max_header_size=self.max_header_size,
-            max_body_size=self.max_body_size,
-            decompress=bool(self.request.decompress_response),
-        )
-        # (No context, as the parent: its log lines name the peer "None".)
-        connection = self._checkout.connection
-        if connection is not None:
-            _note(
-                "p%d carries %s %s",
-                connection.number,
-                self.request.method,
-                self.request.url,
-            )
-        return _h1.HTTP1Connection(stream, True, params, None)
-
-    def _reuse_refusal(self) -> Optional[str]:
-        """Why this fetch's connection cannot carry another one; None if it
-        provably can."""
-        connection = getattr(self, "connection", None)
-        if connection is None:
-            return "no request was sent on it"
-        if self._failed:
-            return "the fetch failed or timed out"
-        if not self._response_ended:
-            return "the response was not read to its end"
-        if not self._body_begun:
-            return "the request's body was not sent (an early final response)"
-        if self._upgraded:
-            return "the server switched protocols (101)"
-        request = self.request
-        refusal = message_refusal(
-            request.method,
-            request.headers,
-            self._response_version,
-            self.code,
-            self.headers,
-        )
-        if refusal is not None:
-            return refusal
-        stream = connection.stream
-        if stream is None:
-            return "the stream was detached"
-        return "the connection is closed" if stream.closed() else None
-
-    # -- the retry rule
-
-    def _handle_exception(self, typ: Any, value: Any, tb: Any) -> bool:
-        if self.final_callback is not None:
-            self._failed = True
-            if self._retryable(value):
-                self._retry()
-                return True
-            value = self._explained(value)
-        return super()._handle_exception(typ, value, tb)  # type: ignore[no-any-return]
-
-    def _closed_before_response(self, value: Any) -> bool:
-        """Whether a reused connection closed before any byte of the
-        response arrived."""
-        if not (
-            self._checkout.reused and isinstance(value, iostream.StreamClosedError)
-        ):
-            return False
-        stream = getattr(self, "stream", None)
-        return (
-            self._heads_received == 0
-            and stream is not None
-            and _tornado.buffer_is_empty(stream) is True
-        )
-
-    def _retryable(self, value: Any) -> bool:
-        request = self.request
-        return (
-            self._first_try_times is None
-            and self._closed_before_response(value)
-            and request.method in IDEMPOTENT_METHODS
-            and request.body_producer is None
-        )
-
-    def _explained(self, value: Any) -> Any:
-        """The error for a request that was not retried, saying why."""
-        if not self._closed_before_response(value):
-            return value
-        method = self.request.method
-        if method in IDEMPOTENT_METHODS:
-            why = "its body came from a body_producer, which cannot run twice"
-        else:
-            why = f"{method} is not idempotent"
-        error = simple_httpclient.HTTPStreamClosedError(
-            "Stream closed: the server closed a reused keep-alive connection "
-            f"before any byte of the response arrived; not retried, as {why} "
-            "(the server may have processed the request)"
-        )
-        error.__cause__ = value
-        return error
-
-    def _retry(self) -> None:
-        """Send the request again on a new connection (once: the retry does
-        not reuse, so it is never retried)."""
-        self._remove_timeout()
-        final_callback, release_callback = self.final_callback, self.release_callback
-        assert final_callback is not None and release_callback is not None
-        self.final_callback = self.release_callback = None
-        checkout = self._checkout
-        if checkout.connection is not None:
-            _note(
-                "p%d closed by the server before any byte of the response: "
-                "%s retried once on a new connection",
-                checkout.connection.number,
-                self.request.method,
-            )
-        checkout.give_back("closed by the server before the response")
-        type(self)(
-            self.client,
-            self.request,
-            release_callback,
-            final_callback,
-            self.max_buffer_size,
-            checkout.tcp_client,
-            self.max_header_size,
-            self.max_body_size,
-            first_try_times=(self.start_time, self.start_wall_time),
-        )
-
+from tornado_h1._keepalive_fast import FastFetch, RequestDeadlines
+from tornado_h1._keepalive_fetch import KeepAliveFetch
+from tornado_h1._keepalive_pool import ConnectionPool
 
 # -- the client --------------------------------------------------------------------
 
@@ -828,6 +82,7 @@ class KeepAliveAsyncHTTPClient(_subclasses.SimpleAsyncHTTPClient):
     """
 
     _keepalive_pool: ConnectionPool
+    _keepalive_deadlines: RequestDeadlines
 
     def initialize(
         self,
@@ -842,13 +97,81 @@ class KeepAliveAsyncHTTPClient(_subclasses.SimpleAsyncHTTPClient):
         self._keepalive_pool = ConnectionPool(
             self.io_loop, max_connections_per_origin, max_idle_connections, idle_timeout
         )
+        self._keepalive_deadlines = RequestDeadlines(self.io_loop)
+        self._keepalive_made: dict[tuple[Any, ...], _h1.HTTP1ConnectionParameters] = {}
+
+    def fetch_impl(self, request: Any, callback: Callable[[Any], None]) -> None:
+        if self.queue or len(self.active) >= self.max_clients:
+            super().fetch_impl(request, callback)
+            return
+        # Nothing queued and room for one more: the parent would queue the
+        # fetch and start it at once; this starts it, with the same effect.
+        fetch_route = self._fast_route(request)
+        if fetch_route is None:
+            super().fetch_impl(request, callback)  # (it checks the timeouts)
+            return
+        key = object()
+        self.active[key] = (request, callback)
+        release = functools.partial(self._release_fetch, key)
+        self._start(request, release, callback, fetch_route)
+
+    def _handle_request(
+        self,
+        request: Any,
+        release_callback: Callable[[], None],
+        final_callback: Callable[[Any], None],
+    ) -> None:
+        # (A fetch from the queue.)
+        fetch_route = self._fast_route(request)
+        self._start(request, release_callback, final_callback, fetch_route)
+
+    def _fast_route(self, request: Any) -> Optional[_keepalive_fast.Route]:
+        if not _keepalive_fast.AVAILABLE:
+            return None
+        return _keepalive_fast.route(request)
+
+    def _start(
+        self,
+        request: Any,
+        release_callback: Callable[[], None],
+        final_callback: Callable[[Any], None],
+        fetch_route: Optional[_keepalive_fast.Route],
+    ) -> None:
+        """The fast path on an idle connection, if the route allows and
+        there is one; else the fallback."""
+        if fetch_route is not None:
+            connection = self._keepalive_pool.take(fetch_route.key)
+            if connection is not None:
+                FastFetch(
+                    self,
+                    request,
+                    release_callback,
+                    final_callback,
+                    connection,
+                    fetch_route,
+                )
+                return
+        super()._handle_request(request, release_callback, final_callback)
+
+    def _keepalive_parameters(self, decompress: bool) -> _h1.HTTP1ConnectionParameters:
+        """The parameters of a fast fetch's connection (made once for each
+        combination of the client's limits)."""
+        wanted = (self.max_header_size, self.max_body_size, decompress)
+        made = self._keepalive_made.get(wanted)
+        if made is None:
+            made = self._keepalive_made[wanted] = _h1.HTTP1ConnectionParameters(
+                max_header_size=wanted[0],
+                max_body_size=wanted[1],
+                decompress=decompress,
+            )
+        return made
 
     def _connection_class(self) -> type:
         if not _tornado.HAS_KEEPALIVE_HOOKS:
             # This Tornado's per-fetch class differs: one connection per
             # fetch, as the parent (see _tornado).
             return super()._connection_class()
-        return _KeepAliveFetch
+        return KeepAliveFetch
 
     def close(self) -> None:
         """Close the client and every idle connection of its pool."""
