@@ -468,3 +468,19 @@ async def test_the_trace_shows_trailers_sent(
     await in_thread(_h11_exchange, port, [], b"/")
     lines = [r.getMessage() for r in caplog.records if r.name == "tornado_h1.trace"]
     assert any(line.endswith("trailers sent: X-Checksum") for line in lines)
+
+
+def test_the_last_chunk_carries_the_fields_or_nothing() -> None:
+    assert _wire.last_chunk_with(HTTPHeaders()) == _wire.LAST_CHUNK
+    fields = HTTPHeaders()
+    fields.add("X-A", "1")
+    fields.add("X-A", "2")
+    chunk = _wire.last_chunk_with(fields)
+    assert chunk == b"0\r\nX-A: 1\r\nX-A: 2\r\n\r\n"
+    assert _wire.trailer_names(chunk) == "X-A, X-A"
+
+
+def test_a_section_too_large_is_a_431_only_with_precise_errors() -> None:
+    error = HTTPInputError(_wire.TRAILERS_TOO_LARGE)
+    assert _wire.refusal(error, True) == (_wire.REFUSALS[431], "Refused with 431")
+    assert _wire.refusal(error, False)[0] == _wire.BAD_REQUEST

@@ -156,7 +156,7 @@ async def _read_chunked(
     if decoder.trailers is not None:
         conn._exchange.trailers = decoder.trailers
         if conn._trace:
-            conn._trace.trailers("received", decoder.trailers)
+            conn._trace.trailers_received(decoder.trailers)
 
 
 async def _gather(
@@ -213,15 +213,16 @@ def bounded_head(stream: iostream.IOStream, limit: int) -> Future[bytes]:
     whole head, or ``limit + 1`` bytes of one that has not ended, leaving a
     head that has only begun in the stream (the timer's 408 looks there).
     The stream's buffer grows to at most about ``2 * limit`` plus one read
-    (IOStream searches again each time it has doubled). Behind a pipelined
-    request, the head is read as upstream reads it."""
+    (IOStream searches again each time it has doubled). A head already
+    (partly) in the stream, behind a pipelined request, is read as upstream
+    reads it: IOStream before 6.3 may search from an offset into its
+    buffer, where nothing can anchor a pattern."""
+    pattern, max_bytes = _abnf.bounded_head(limit), None
     if _tornado.buffer_is_empty(stream) is not True:
-        return stream.read_until_regex(  # type: ignore[return-value]
-            _abnf.head_end, max_bytes=limit  # type: ignore[arg-type]
-        )
-    reading: Future[bytes] = stream.read_until_regex(  # type: ignore[assignment]
-        _abnf.bounded_head(limit)  # type: ignore[arg-type]
-    )
+        pattern, max_bytes = _abnf.head_end, limit  # upstream's read
+    reading: Future[bytes] = stream.read_until_regex(pattern, max_bytes)  # type: ignore[arg-type, assignment]
+    if max_bytes is not None:
+        return reading
     if reading.done():
         return _checked(reading, limit)
     checked = cast("Future[bytes]", future_on(stream))
@@ -283,6 +284,3 @@ def set_response_trailers(
     if not isinstance(trailers, httputil.HTTPHeaders):
         trailers = httputil.HTTPHeaders(trailers)
     exchange.send_trailers(trailers)
-    trace = request.connection._trace  # type: ignore[union-attr]
-    if trace:
-        trace.trailers("to send with the last chunk", trailers)

@@ -55,9 +55,9 @@ class ServerOptions:
         a chunked request body (RFC 9112 §7.1.2), bounded by
         ``max_header_size``; its fields are never merged into the request's
         headers, and the application reads them with
-        :func:`tornado_h1.request_trailers`. Upstream answers them with a
-        400. (Responses can carry trailers whatever this says:
-        :func:`tornado_h1.set_response_trailers`.)
+        :func:`tornado_h1._bodies.request_trailers`. Upstream answers them
+        with a 400 (see :doc:`/trailers`). (Responses can carry trailers
+        whatever this says: :func:`tornado_h1._bodies.set_response_trailers`.)
     """
 
     precise_errors: bool = False

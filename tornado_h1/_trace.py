@@ -72,9 +72,9 @@ class Tracer:
         else:
             self("head sent: %s, body %s", first, _OUT_WORDS[body])
 
-    def trailers(self, what: str, fields: HTTPHeaders) -> None:
+    def trailers_received(self, fields: HTTPHeaders) -> None:
         names = ", ".join(name for name, _ in fields.get_all())
-        self("trailers %s: %s", what, names or "none")
+        self("trailers received: %s", names or "none")
 
     def verdict(self, close_reason: Optional[str]) -> None:
         if close_reason is None:
