@@ -16,6 +16,10 @@
     Recording the records of Tornado's loggers.
 :mod:`tornado_h1.testing.exports`
     Comparing the names and signatures of two ``http1connection`` modules.
+:mod:`tornado_h1.testing.differences`
+    The deliberate differences from upstream, one record each, with the code
+    that makes them and the tests that pin them (the docs' table is drawn
+    from these).
 
 Importing this package imports nothing else: the pytest plugin lives here,
 and pytest loads it in every run, with or without ``--tornado-h1``.

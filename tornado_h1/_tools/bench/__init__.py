@@ -34,10 +34,10 @@ Scenarios (``--scenarios raw,web,...``; ``--list`` describes them):
 ``ceiling``    the raw workload against a bare IOStream loop
                (``read_until(b"\\r\\n\\r\\n")`` + a canned reply), as a reference
 
-Output: a table on the terminal, a JSON file (``--json``), and optionally a
-Markdown or reStructuredText table (``--markdown``, ``--rst``) and a PNG chart
-of the ratios (``--plot``, needs matplotlib: ``pip install
-'tornado-h1[plot]'``). ``--from-json`` renders those again from a saved JSON
+Output: a table on the terminal, a JSON file (``--json``), a PNG chart of the
+ratios beside it whenever matplotlib is installed (``pip install
+'tornado-h1[plot]'``; ``--plot`` for another path), and optionally a Markdown
+or reStructuredText table (``--markdown``, ``--rst``). ``--from-json`` renders those again from a saved JSON
 file without measuring anything. ``--profile DIR`` runs the servers under
 cProfile and summarizes where their time went (the numbers of such a run are
 not comparable with others).
