@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Mapping
 from typing import TYPE_CHECKING, cast
 
 from tornado import httputil, iostream
@@ -269,14 +269,15 @@ def request_trailers(
 
 
 def set_response_trailers(
-    request: httputil.HTTPServerRequest, trailers: httputil.HTTPHeaders
+    request: httputil.HTTPServerRequest, trailers: Mapping[str, str]
 ) -> None:
-    """Send ``trailers`` in the last chunk of ``request``'s response, which
-    must be chunked, with its head sent and not finished (in a
-    ``RequestHandler``: ``self.flush()`` first, without a Content-Length;
-    then ``self.finish()``). Checked at once, as header fields are when a
-    head is sent: `ValueError` otherwise (see
-    `tornado_h1._exchange.Exchange.send_trailers`). ``TypeError`` if
+    """Have the last chunk of ``request``'s response carry ``trailers``
+    (an ``HTTPHeaders``, or any mapping of names to values); a second call
+    replaces them. The response must be chunked, its head sent, and not
+    finished: in a ``RequestHandler``, ``self.flush()`` first (without a
+    Content-Length), then this, then ``self.finish()``. Checked at once, as
+    a head's fields are: `ValueError` otherwise (see
+    `tornado_h1._exchange.Exchange.send_trailers`), ``TypeError`` if
     tornado_h1 is not serving the request."""
     exchange = getattr(request.connection, "_exchange", None)
     if exchange is None:
