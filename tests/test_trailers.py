@@ -426,7 +426,7 @@ async def test_misuse_raises_at_once_and_the_response_is_unharmed(
     assert (await client.recv_response()).endswith(b"\r\n\r\nok")
     errors = Misuse.errors  # type: ignore[attr-defined]
     assert [e.split(":")[0] for e in errors] == ["ValueError"] * 3
-    assert "none is sent yet" in errors[0]
+    assert "head is not sent yet" in errors[0]
     assert "not chunked" in errors[1]
     assert "finished" in errors[2]
 

@@ -87,6 +87,7 @@ class TrailerSection:
         self._patterns = _abnf.section_pieces(limit)
 
     def pattern(self) -> re.Pattern[bytes]:
+        """How to read the next piece, from what the bytes so far end with."""
         tail = self.held[-2:]
         if tail[-1:] == b"\n":
             return self._patterns[1]

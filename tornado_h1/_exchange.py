@@ -382,9 +382,9 @@ class ClientExchange(Exchange):
 
 
 _TRAILERS_TOO_EARLY_OR_LATE = {
-    OUT_IDLE: "trailers follow a chunked head, and none is sent yet "
-    "(RequestHandler: flush() first)",
-    OUT_DONE: "the response is finished: its trailers have gone (or not) already",
+    OUT_IDLE: "the response head is not sent yet, and trailers can only follow "
+    "a chunked head (in a RequestHandler, flush() first)",
+    OUT_DONE: "the response is finished: its last chunk is sent already",
 }
 
 
