@@ -62,6 +62,55 @@ def test_a_size_line_with_extensions_is_bounded() -> None:
     assert _decode(b"5;a=" + b"v" * 4000 + b"\r\nhello\r\n0\r\n\r\n", 1000, True)
 
 
+def _read_extended_as_the_driver(data: bytes, arrived: int) -> tuple[bytes, int]:
+    """Read ``data`` as the driver does with chunk extensions accepted, only
+    ``arrived`` bytes there at first and one more per read that cannot be
+    satisfied (IOStream takes what the pattern matches from the start of
+    its buffer). Returns the body and how many bytes were taken."""
+    decoder = _chunked.ChunkedDecoder(1000, extensions=True)
+    body, taken = b"", 0
+    while not decoder.done:
+        need, pattern, size = decoder.wants()
+        while True:
+            there = data[taken:arrived]
+            if need is _chunked.Need.LINE:
+                match = pattern.search(there)  # type: ignore[union-attr]
+                end = -1 if match is None else match.end()
+                if match is not None and decoder.part is _chunked.Part.SIZE:
+                    assert match.start() == 0, "the search moved on"
+            elif need is _chunked.Need.DATA:
+                end = min(size, len(there)) if there else -1
+            else:
+                end = size if len(there) >= size else -1
+            if end > 0:
+                break
+            assert arrived < len(data), "waiting for bytes that never come"
+            arrived += 1
+        used, chunk = decoder.feed(there[:end])
+        body, taken = body + chunk, taken + used
+    return body, taken
+
+
+def test_a_size_line_with_extensions_is_read_without_rescans() -> None:
+    """Each read of a size line with extensions matches at the first byte
+    it is given, whatever has arrived (a search that moves on rescans the
+    line from each of its bytes: quadratic in its length), and the body
+    ends where it should."""
+    long_line = b"5;a=" + b"v" * 3000 + b"\r\n"
+    for body in (EXTENDED, long_line + b"hello\r\n0\r\n\r\n"):
+        for arrived in list(range(1, 40)) + [len(body) - 5, len(body)]:
+            assert _read_extended_as_the_driver(body + NEXT, arrived) == (
+                b"helloabc" if body is EXTENDED else b"hello",
+                len(body),
+            )
+
+
+def test_a_size_line_ended_by_a_bare_lf_is_refused_at_its_end() -> None:
+    decoder = _chunked.ChunkedDecoder(1000, extensions=True)
+    with pytest.raises(HTTPInputError, match="invalid chunk size"):
+        decoder.feed(b"5;a=1\nhello\r\n")
+
+
 @pytest.mark.parametrize(
     "wire, message",
     [

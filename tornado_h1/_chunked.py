@@ -72,6 +72,16 @@ WANTS: dict[Part, Want] = {
 _SIZE_WITH_EXT = Want(Need.LINE, _abnf.chunk_line_with_ext)
 
 
+def _extended_line_end(buffer: bytes) -> int:
+    """Where a size line with extensions ends (after its LF, or, too long,
+    after CHUNK_LINE_WITH_EXT_LIMIT + 1 bytes, to be refused), or -1."""
+    limit = _abnf.CHUNK_LINE_WITH_EXT_LIMIT
+    lf = buffer.find(b"\n", 0, limit + 1)
+    if lf >= 0:
+        return lf + 1
+    return limit + 1 if len(buffer) > limit else -1
+
+
 class TrailerSection:
     """A trailer section read in pieces, never past its end (the first
     ``LF [CR] LF``, the last-chunk line's LF counted), at most ``limit``
@@ -137,7 +147,7 @@ class ChunkedDecoder:
         self.remaining = 0
         self.total = 0
         self.limit = max_body_size
-        # The start of a line fed in pieces (never more than 65 bytes).
+        # The start of a line fed in pieces (at most the line's limit).
         self._partial = b""
 
     @property
@@ -180,12 +190,10 @@ class ChunkedDecoder:
         buffer = held + data if held else data
         if self.part is Part.LAST_CRLF:
             end = 2 if len(buffer) >= 2 else -1
+        elif self.extensions and self.part is Part.SIZE:
+            end = _extended_line_end(buffer)
         else:
-            part = self.part
-            want = (
-                _SIZE_WITH_EXT if self.extensions and part is Part.SIZE else WANTS[part]
-            )
-            match = want.pattern.search(buffer)  # type: ignore[union-attr]
+            match = WANTS[self.part].pattern.search(buffer)  # type: ignore[union-attr]
             end = match.end() if match is not None else -1
         if end < 0:
             self._partial = buffer
