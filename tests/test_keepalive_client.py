@@ -37,10 +37,20 @@ from helpers import PATIENCE
 from tornado import httpclient, httputil, iostream, simple_httpclient
 
 import tornado_h1
-from tornado_h1 import _keepalive_fetch, _keepalive_pool, _tornado
+from tornado_h1 import _keepalive_fast, _keepalive_fetch, _keepalive_pool, _tornado
 from tornado_h1.testing.logs import LogRecorder
 
 pytestmark = pytest.mark.usefixtures("logs")
+
+
+@pytest.fixture(autouse=True, params=["fast path", "fallback only"])
+def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test runs twice: as the client is, and with its fast path off
+    (every fetch through the fallback, Tornado's per-fetch class)."""
+    if request.param == "fallback only":
+        monkeypatch.setattr(_keepalive_fast, "AVAILABLE", False)
+    return str(request.param)
+
 
 KeepAlive = tornado_h1.KeepAliveAsyncHTTPClient
 TORNADO_TESTS = Path(tornado.__file__).parent / "test"
@@ -1195,9 +1205,13 @@ def test_the_resolved_request_answers_as_tornados_proxy(with_defaults: bool) -> 
 # ------------------------------------------------- Tornado's own client tests
 
 
-def _run_tornado_tests(names: list[str]) -> subprocess.CompletedProcess[str]:
+def _run_tornado_tests(
+    names: list[str], fast: bool
+) -> subprocess.CompletedProcess[str]:
     code = (
-        "import sys, tornado_h1\n"
+        "import sys, tornado_h1, tornado_h1._keepalive_fast\n"
+        f"tornado_h1._keepalive_fast.AVAILABLE = {fast} and "
+        "tornado_h1._keepalive_fast.AVAILABLE\n"
         "from tornado.test import runtests, simple_httpclient_test\n"
         "simple_httpclient_test.SimpleAsyncHTTPClient = "
         "tornado_h1.KeepAliveAsyncHTTPClient\n"
@@ -1221,7 +1235,7 @@ def _run_tornado_tests(names: list[str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_tornados_client_tests_pass_with_the_keepalive_client() -> None:
+def test_tornados_client_tests_pass_with_the_keepalive_client(path: str) -> None:
     """Tornado's own tests of SimpleAsyncHTTPClient (and of every HTTP
     client), run with KeepAliveAsyncHTTPClient in its place: a drop-in.
     test_request_timeout is left out (it needs a request through a TLS
@@ -1229,10 +1243,11 @@ def test_tornados_client_tests_pass_with_the_keepalive_client() -> None:
     with either client); others time requests too, so a test that fails
     is run once more, alone, before it counts."""
     modules = ["tornado.test.simple_httpclient_test", "tornado.test.httpclient_test"]
-    first = _run_tornado_tests(modules)
+    fast = path == "fast path"
+    first = _run_tornado_tests(modules, fast)
     assert "Ran " in first.stderr, first.stderr[-3000:]
     failed = re.findall(r"^(?:FAIL|ERROR): \w+ \(([\w.]+)\)", first.stderr, re.M)
     if first.returncode != 0:
         assert failed, first.stderr[-3000:]
-        again = _run_tornado_tests(sorted(set(failed)))
+        again = _run_tornado_tests(sorted(set(failed)), fast)
         assert again.returncode == 0, again.stderr[-3000:]

@@ -329,7 +329,12 @@ class FastFetch(KeepAliveFetch):
         self._deadlines = client._keepalive_deadlines
         if fetch_route.request_timeout:
             self._deadlines.add(self, self.start_time + fetch_route.request_timeout)
-        asyncio.ensure_future(self._exchange())
+        # (Tornado's IOLoop runs on an asyncio loop: its task, made directly.)
+        loop = getattr(io_loop, "asyncio_loop", None)
+        if loop is not None:
+            loop.create_task(self._exchange())
+        else:
+            asyncio.ensure_future(self._exchange())
 
     async def _exchange(self) -> None:
         try:
