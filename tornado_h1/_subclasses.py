@@ -103,10 +103,12 @@ class HTTPServer(httpserver.HTTPServer):
         An idle connection is closed at once, unless ``idle_grace`` (in
         seconds, at most ``timeout``) is given: then it stays open that
         long, answers at most one more request (with ``Connection:
-        close``) and is closed if none has begun by then. Behind a proxy
-        with keep-alive, whose idle timeout is shorter than the grace, the
-        proxy closes the idle connections itself, and no request it sends
-        can cross the server's close."""
+        close``) and is closed if none has begun by then; so does a
+        connection whose response had already promised keep-alive, once
+        that response is out. Behind a proxy with keep-alive, whose idle
+        timeout is shorter than the grace, the proxy closes the idle
+        connections itself, and no request it sends can cross the
+        server's close."""
         self._h1_draining = True
         _tornado.accept_backlog(self)
         self.stop()
