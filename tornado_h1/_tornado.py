@@ -5,8 +5,9 @@ tornado_h1 works against the real ``tornado.iostream`` and
 questions it cannot answer cheaply, and for those (and only here) we read a
 private attribute. Each such access is *probed* once, at import, against
 the installed Tornado, and has a fallback that keeps the behaviour the same
-(only slower, or more cautious). ``tests/test_tornado_door.py`` forces each
-fallback and checks the behaviour.
+(only slower, or more cautious). ``tests/test_core.py`` (and, for the
+drain's backlog, ``tests/test_drain.py``) forces each fallback and checks
+the behaviour.
 
 =====================  ===============================  =====================
 what we ask            private part used                fallback
