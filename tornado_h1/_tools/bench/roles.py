@@ -371,20 +371,27 @@ async def _client_run(config: dict[str, Any]) -> dict[str, Any]:
     client = simple_httpclient.SimpleAsyncHTTPClient(
         force_instance=True, resolver=LiteralResolver()
     )
+    result = await _timed_fetches(client, config)
+    result["expected_impl"] = ours == (config["impl"] == "tornado_h1")
+    return result
+
+
+async def _timed_fetches(client: Any, config: dict[str, Any]) -> dict[str, Any]:
+    """Sequential fetches of the bench's URL for ``duration`` seconds (after
+    ``warmup``), or exactly ``count`` of them; then the client is closed.
+    The result of both client roles."""
     url = f"http://{HOST}:{int(config['port'])}/"
-    errors = 0
-    warm_until = time.perf_counter() + float(config["warmup"])
+    errors: list[str] = []
+    warm_until = time.perf_counter() + float(config.get("warmup", 0))
     while time.perf_counter() < warm_until:
-        await client.fetch(url, raise_error=False)
+        await _fetch_once(client, url, errors)
+    count = config.get("count")
     latencies: list[float] = []
     cpu_begun = time.process_time()
-    begun = time.perf_counter()
-    deadline = begun + float(config["duration"])
-    now = begun
-    while now < deadline:
-        response = await client.fetch(url, raise_error=False)
-        if response.code != 200 or response.body != _BODY:
-            errors += 1
+    begun = now = time.perf_counter()
+    deadline = begun + float(config.get("duration", 0))
+    while len(latencies) < count if count else now < deadline:
+        await _fetch_once(client, url, errors)
         after = time.perf_counter()
         latencies.append(after - now)
         now = after
@@ -395,11 +402,22 @@ async def _client_run(config: dict[str, Any]) -> dict[str, Any]:
         "requests": len(latencies),
         "seconds": now - begun,
         "cpu_s": cpu,
-        "errors": errors,
+        "errors": len(errors),
+        "first_errors": errors[:3],
         "p50_ms": (percentile(ordered, 50) or 0.0) * 1000,
         "p99_ms": (percentile(ordered, 99) or 0.0) * 1000,
-        "expected_impl": ours == (config["impl"] == "tornado_h1"),
     }
+
+
+async def _fetch_once(client: Any, url: str, errors: list[str]) -> None:
+    """One fetch; a failure is counted (and the first few kept), not raised."""
+    try:
+        response = await client.fetch(url, raise_error=False)
+    except Exception as e:  # (a 599: raised even with raise_error=False)
+        errors.append(f"{type(e).__name__}: {e}")
+        return
+    if response.code != 200 or response.body != _BODY:
+        errors.append(f"{response.code} {response.body[:40]!r}")
 
 
 # -- the keep-alive client scenario: a canned responder and the clients
@@ -493,49 +511,11 @@ def _bench_client(keepalive: bool) -> Any:
     return cls(force_instance=True, resolver=LiteralResolver())
 
 
-async def _fetch_once(client: Any, url: str, errors: list[str]) -> None:
-    """One fetch; a failure is counted (and the first few kept), not raised."""
-    try:
-        response = await client.fetch(url, raise_error=False)
-    except Exception as e:  # (a 599: raised even with raise_error=False)
-        errors.append(f"{type(e).__name__}: {e}")
-        return
-    if response.code != 200 or response.body != _BODY:
-        errors.append(f"{response.code} {response.body[:40]!r}")
-
-
 async def _keepalive_client_run(config: dict[str, Any]) -> dict[str, Any]:
-    """Sequential fetches for ``duration`` seconds (after ``warmup``), or
-    exactly ``count`` of them."""
     client = _bench_client(config["client"] == "keepalive")
-    url = f"http://{HOST}:{int(config['port'])}/"
-    errors: list[str] = []
-    warm_until = time.perf_counter() + float(config.get("warmup", 0))
-    while time.perf_counter() < warm_until:
-        await _fetch_once(client, url, errors)
-    count = config.get("count")
-    latencies: list[float] = []
-    cpu_begun = time.process_time()
-    begun = now = time.perf_counter()
-    deadline = begun + float(config.get("duration", 0))
-    while len(latencies) < count if count else now < deadline:
-        await _fetch_once(client, url, errors)
-        after = time.perf_counter()
-        latencies.append(after - now)
-        now = after
-    cpu = time.process_time() - cpu_begun
-    client.close()
-    ordered = sorted(latencies)
-    return {
-        "requests": len(latencies),
-        "seconds": now - begun,
-        "cpu_s": cpu,
-        "errors": len(errors),
-        "first_errors": errors[:3],
-        "p50_ms": (percentile(ordered, 50) or 0.0) * 1000,
-        "p99_ms": (percentile(ordered, 99) or 0.0) * 1000,
-        "client_class": type(client).__name__,
-    }
+    result = await _timed_fetches(client, config)
+    result["client_class"] = type(client).__name__
+    return result
 
 
 # -- idle connections
