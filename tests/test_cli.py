@@ -937,11 +937,15 @@ def test_the_tornado_h1_options_flags(start_server: Any) -> None:
     args = cli.build_parser().parse_args(
         [
             "serve", "--precise-errors", "--max-requests", "2",
-            "--idle-timeout", "0.5", "--chunk-extensions",
+            "--idle-timeout", "0.5", "--chunk-extensions", "--trailers",
         ]
     )  # fmt: skip
     assert cli.h1_options(args) == tornado_h1.ServerOptions(
-        precise_errors=True, max_requests=2, idle_timeout=0.5, chunk_extensions=True
+        precise_errors=True,
+        max_requests=2,
+        idle_timeout=0.5,
+        chunk_extensions=True,
+        trailers=True,
     )
     assert cli.h1_options(cli.build_parser().parse_args(["serve"])) == (
         tornado_h1.ServerOptions()

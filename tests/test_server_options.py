@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 from typing import Any
 
 import pytest
 import tornado.httpserver
 import tornado.testing
 import tornado.web
+from helpers import PATIENCE
 
 import tornado_h1
 from tornado_h1 import ServerOptions, _wire
@@ -405,3 +407,35 @@ async def test_a_long_head_buffers_a_bounded_amount(io_loop: Any) -> None:
         stream.close()
         theirs.close()
         sender.join()
+
+
+def _upload(port: int, size: int) -> tuple[str, bytes]:
+    """A blocking client that sends a whole upload before it reads the
+    answer, as nginx does with a buffered request body: what sending did
+    ("sent", or the error), and the reply. nginx answers 502 when sending
+    fails, whatever the server had answered."""
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.settimeout(PATIENCE)
+        try:
+            sock.sendall(_post_head(size) + b"x" * size)
+            sending = "sent"
+        except OSError as e:
+            sending = repr(e)
+        reply = b""
+        with contextlib.suppress(OSError):
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                reply += chunk
+        return sending, reply
+
+
+async def test_a_refused_upload_is_not_reset(serve: Any, in_thread: Any) -> None:
+    """The connection lingers after the 413, reading and dropping the body
+    the client still sends, so that the client's sending does not fail
+    on a reset (and a proxy does not turn the 413 into a 502)."""
+    port = _serve_precise(serve, max_body_size=LIMIT)
+    for _ in range(3):
+        sent = await in_thread(_upload, port, 4 * 1024 * 1024)
+        assert sent == ("sent", _refusal(413))

@@ -1,16 +1,20 @@
 """What outlives one exchange on a connection (`Link`: the timer, the write
 side, the pacing of the serving loop), and the small event-loop helpers the
-driver shares: one way to yield (`NEXT_ITERATION`), and write futures.
+driver shares: one way to yield (`NEXT_ITERATION`), write futures, and the
+lingering close after a refusal (`linger`).
 """
 
 from __future__ import annotations
 
+import datetime
+import socket
 from collections.abc import Awaitable, Generator
 from typing import TYPE_CHECKING, Any, Callable, Optional, cast
 
-from tornado import iostream
+from tornado import gen, iostream
 from tornado.concurrent import Future
 from tornado.log import gen_log
+from tornado.util import TimeoutError as _WaitTimeout
 
 from tornado_h1 import _options, _tornado, _wire, _writebehind
 from tornado_h1._state import IN_HEAD
@@ -21,6 +25,13 @@ if TYPE_CHECKING:
 #: Requests a server serves back to back from buffered data before it lets
 #: other connections have a turn.
 BACK_TO_BACK = 8
+
+#: A lingering close (`linger`) reads for at most this long in all,
+LINGER_SECONDS = 5.0
+#: waits at most this long for each read,
+LINGER_IDLE = 1.0
+#: and drops at most this much.
+LINGER_BYTES = 16 * 1024 * 1024
 
 
 class NextIteration:
@@ -166,6 +177,37 @@ class Link:
             gen_log.info("Refused with 408 from %s: head incomplete", owner.context)
             self.stream.write(_wire.REFUSALS[408])
         owner._on_deadline()
+
+
+async def linger(stream: iostream.IOStream) -> None:
+    """After a refusal, before the close: send our FIN, then read and drop
+    what the client still sends, within `LINGER_SECONDS`, `LINGER_IDLE` per
+    read and `LINGER_BYTES`. Closing with its request unread would reset the
+    connection, and a client (or a proxy such as nginx) still sending the
+    body could lose the answer to the reset before reading it."""
+    if not isinstance(stream, iostream.SSLIOStream):
+        try:
+            stream.socket.shutdown(socket.SHUT_WR)
+        except OSError:
+            return  # the peer is gone: nothing to linger for
+    loop = stream.io_loop
+    deadline = loop.time() + LINGER_SECONDS
+    dropped = 0
+    while dropped < LINGER_BYTES:
+        wait = min(LINGER_IDLE, deadline - loop.time())
+        if wait <= 0:
+            return
+        reading = stream.read_bytes(64 * 1024, partial=True)
+        try:
+            dropped += len(
+                await gen.with_timeout(
+                    datetime.timedelta(seconds=wait),
+                    reading,
+                    quiet_exceptions=(iostream.StreamClosedError,),
+                )
+            )
+        except (_WaitTimeout, iostream.StreamClosedError):
+            return
 
 
 def relay_write(done: Future[None], written: Future[None]) -> None:

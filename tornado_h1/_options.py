@@ -28,7 +28,10 @@ class ServerOptions:
         Request`` for anything else malformed. Upstream answers a bare
         ``400`` (after the ``100 Continue``), so that an uploading client
         behind a proxy cannot tell a body too large from a broken one, and
-        closes a head over the limit without a word. (A head that arrives
+        closes a head over the limit without a word. After each refusal
+        the connection lingers (reads and drops what the client still sends,
+        for a few seconds) so that closing does not reset the answer before
+        the client reads it. (A head that arrives
         behind a pipelined request is still read as upstream reads it: over
         the limit, it is closed without an answer.)
     :arg int max_requests: the most requests one connection serves; the

@@ -332,6 +332,8 @@ class HTTP1Connection(httputil.HTTPConnection):
             self._owes_close = True
         else:
             await self.stream.write(reply)
+            if precise:  # so that the client reads the answer: no reset
+                await _link.linger(self.stream)
         self.close()
 
     async def _read_head(self) -> Optional[bytes]:

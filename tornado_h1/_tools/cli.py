@@ -222,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="accept (and ignore) chunk extensions instead of a 400",
     )
+    beyond.add_argument(
+        "--trailers",
+        action="store_true",
+        help="accept trailer fields after a chunked body (tornado_h1.request_trailers)"
+        " instead of a 400",
+    )
     stopping = serve_parser.add_argument_group(
         "graceful stop",
         "SIGINT or SIGTERM drains the server (tornado_h1.HTTPServer.drain)",
@@ -279,6 +285,7 @@ def h1_options(args: argparse.Namespace) -> tornado_h1.ServerOptions:
         max_requests=args.max_requests,
         idle_timeout=args.idle_timeout,
         chunk_extensions=args.chunk_extensions,
+        trailers=args.trailers,
     )
 
 

@@ -37,10 +37,10 @@ Scenarios (``--scenarios raw,web,...``; ``--list`` describes them):
 Output: a table on the terminal, a JSON file (``--json``), a PNG chart of the
 ratios beside it whenever matplotlib is installed (``pip install
 'tornado-h1[plot]'``; ``--plot`` for another path), and optionally a Markdown
-or reStructuredText table (``--markdown``, ``--rst``). ``--from-json`` renders those again from a saved JSON
-file without measuring anything. ``--profile DIR`` runs the servers under
-cProfile and summarizes where their time went (the numbers of such a run are
-not comparable with others).
+or reStructuredText table (``--markdown``, ``--rst``). ``--from-json``
+renders those again from a saved JSON file without measuring anything.
+``--profile DIR`` runs the servers under cProfile and summarizes where their
+time went (the numbers of such a run are not comparable with others).
 
 Speed is measured here, never asserted: ``--quick`` is a smoke test that keeps
 the benchmark working, not a performance gate.
