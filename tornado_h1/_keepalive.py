@@ -8,21 +8,22 @@ instead of connecting.
 
 The pieces, from a fetch's point of view:
 
-* `pool_key` says which connections a fetch may use: everything that shapes
-  a connection (scheme, host, port, address family, every TLS option, source
-  address, proxy settings) is in the key.
-* `Checkout` stands where the per-fetch class expects its ``TCPClient``: its
-  ``connect`` takes an idle connection of the key, or waits for the origin's
-  limit, or dials a new one; ``give_back`` returns it with the verdict.
-* `KeepAliveFetch` is Tornado's per-fetch class (reached through
+* :mod:`tornado_h1._keepalive_pool`: `~tornado_h1._keepalive_pool.pool_key`
+  says which connections a fetch may use (everything that shapes a
+  connection: scheme, host, port, address family, every TLS option, source
+  address, proxy settings); the rules say when a connection is provably
+  reusable; `ConnectionPool` keeps the idle ones.
+* :mod:`tornado_h1._keepalive_fast`: a fetch that needs none of the options
+  only Tornado's per-fetch class handles, and finds an idle connection of
+  its key, takes the fast path (`~tornado_h1._keepalive_fast.FastFetch`).
+* :mod:`tornado_h1._keepalive_fetch`: every other fetch goes through
+  `KeepAliveFetch`, Tornado's per-fetch class (reached through
   :mod:`tornado_h1._tornado`, the one door to Tornado's private parts) with
-  the changes reuse needs: it asks for keep-alive instead of ``close``, does
-  not close the stream after the response, decides whether the connection is
-  reusable (`message_refusal` and its own state), and retries an idempotent
+  the changes reuse needs; it also connects, and retries an idempotent
   request once when a reused connection closed before any byte of the
   response.
 * The messages go through :mod:`tornado_h1.http1connection` whether or not
-  tornado_h1 is installed.
+  tornado_h1 is installed, on either path.
 
 Every decision is written to the ``tornado_h1.trace`` logger (at DEBUG) as
 a ``[pool]`` line, with the reason for each connection not kept.

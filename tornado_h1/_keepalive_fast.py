@@ -365,7 +365,7 @@ class FastFetch(KeepAliveFetch):
             headers["Authorization"] = fetch_route.authorization
         if fetch_route.user_agent:
             headers["User-Agent"] = fetch_route.user_agent
-        elif headers.get("User-Agent") is None:
+        elif "User-Agent" not in headers:  # (get() raises and catches inside)
             headers["User-Agent"] = f"Tornado/{version}"
         body, method = fetch_route.body, fetch_route.method
         if body is not None:
