@@ -152,6 +152,21 @@ def test_the_fast_path_keys_connections_as_the_fallback(
     assert _keepalive_fast.route(request).key == fallback_key
 
 
+def test_the_probe_wants_all_the_state_the_inherited_methods_read() -> None:
+    assert _keepalive_fast.AVAILABLE is True
+    assert _keepalive_fast.sets_inherited_state(simple_httpclient._HTTPConnection)
+
+    class Fewer:  # (all but chunks)
+        def __init__(self) -> None:
+            self.io_loop = self.start_time = self.start_wall_time = None
+            self.client = self.request = self.release_callback = None
+            self.final_callback = self.max_buffer_size = self.tcp_client = None
+            self.max_header_size = self.max_body_size = self.code = None
+            self.headers = self._timeout = None
+
+    assert not _keepalive_fast.sets_inherited_state(Fewer)
+
+
 def test_the_url_memory_is_bounded() -> None:
     for number in range(_keepalive_fast._MAX_TARGETS * 2):
         _keepalive_fast.target(f"http://127.0.0.1/{number}")
