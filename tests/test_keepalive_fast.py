@@ -328,6 +328,19 @@ async def test_a_shorter_timeout_fires_first(
     assert server.opened == 2
 
 
+async def test_closing_the_client_leaves_no_timer(
+    servers: Servers, clients: Clients, fast_fetches: list[Any]
+) -> None:
+    _, url = servers.tornado()
+    client = clients()
+    await client.fetch(url)
+    await client.fetch(url)
+    deadlines = client._keepalive_deadlines
+    assert len(fast_fetches) == 1 and deadlines._timer is not None
+    client.close()
+    assert deadlines._timer is None
+
+
 @pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
 async def test_no_socket_leaks_on_the_fast_path(
     servers: Servers, clients: Clients, fast_fetches: list[Any]

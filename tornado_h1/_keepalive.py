@@ -177,4 +177,5 @@ class KeepAliveAsyncHTTPClient(_subclasses.SimpleAsyncHTTPClient):
     def close(self) -> None:
         """Close the client and every idle connection of its pool."""
         self._keepalive_pool.close()
+        self._keepalive_deadlines.close()
         super().close()

@@ -281,6 +281,13 @@ class RequestDeadlines:
             self.io_loop.remove_timeout(self._timer)
         self._timer, self._timer_at = self.io_loop.call_at(when, self._expire), when
 
+    def close(self) -> None:
+        """The client is closed: drop the timer unless a fetch under way
+        still needs it (its timeout still fires, as Tornado's would)."""
+        if not self._due and self._timer is not None:
+            self.io_loop.remove_timeout(self._timer)
+            self._timer, self._timer_at = None, float("inf")
+
     def _expire(self) -> None:
         self._timer, self._timer_at = None, float("inf")
         now = self.io_loop.time()
