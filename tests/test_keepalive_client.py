@@ -13,6 +13,7 @@ connection is read from the ``[pool]`` lines of the trace.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import gzip
 import os
@@ -345,6 +346,29 @@ async def test_sequential_fetches_share_one_connection(
     for _ in range(3):
         assert await fetch_ok(plain, url) == b"hello"
     assert server.opened == 4
+
+
+async def test_a_reused_connection_sets_nodelay_once(
+    servers: Servers, clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The exchanges of one pooled connection share one link, as a server's
+    do: TCP_NODELAY is set at the first request's end, not at each."""
+    calls: collections.Counter[int] = collections.Counter()
+    original = iostream.IOStream.set_nodelay
+
+    def counting(stream: iostream.IOStream, value: bool) -> None:
+        calls[id(stream)] += 1  # the server's stream and the client's
+        original(stream, value)
+
+    monkeypatch.setattr(iostream.IOStream, "set_nodelay", counting)
+    server, url = servers.tornado()
+    client = clients()
+    for _ in range(5):
+        assert await fetch_ok(client, url) == b"hello"
+    assert server.opened == 1
+    # The client's stream: once by Tornado's client when it connects, once
+    # at the first request's end; the server's stream once.
+    assert sorted(calls.values()) == [1, 2], calls
 
 
 @pytest.mark.parametrize("installed", [False, True])

@@ -35,7 +35,7 @@ from test_keepalive_client import (
 )
 from tornado import httpclient, simple_httpclient
 
-from tornado_h1 import _keepalive_fast
+from tornado_h1 import _keepalive_fast, _tornado
 
 __all__ = ["clients", "gate", "servers"]  # (fixtures, used by name)
 
@@ -154,7 +154,7 @@ def test_the_fast_path_keys_connections_as_the_fallback(
 
 def test_the_probe_wants_all_the_state_the_inherited_methods_read() -> None:
     assert _keepalive_fast.AVAILABLE is True
-    assert _keepalive_fast.sets_inherited_state(simple_httpclient._HTTPConnection)
+    assert _tornado.sets_fetch_state(simple_httpclient._HTTPConnection)
 
     class Fewer:  # (all but chunks)
         def __init__(self) -> None:
@@ -164,7 +164,7 @@ def test_the_probe_wants_all_the_state_the_inherited_methods_read() -> None:
             self.max_header_size = self.max_body_size = self.code = None
             self.headers = self._timeout = None
 
-    assert not _keepalive_fast.sets_inherited_state(Fewer)
+    assert not _tornado.sets_fetch_state(Fewer)
 
 
 def test_the_url_memory_is_bounded() -> None:

@@ -77,28 +77,12 @@ FALLBACK_OPTIONS = (
     "proxy_auth_mode",
 )
 
-# Attributes that Tornado's per-fetch class sets in __init__ and that the
-# methods FastFetch inherits read; without them all, no fast path.
-_INHERITED_STATE = (
-    "io_loop", "start_time", "start_wall_time", "client", "request",
-    "release_callback", "final_callback", "max_buffer_size", "tcp_client",
-    "max_header_size", "max_body_size", "code", "headers", "chunks",
-    "_timeout",
-)  # fmt: skip
-
-
-def sets_inherited_state(fetch_class: type) -> bool:
-    """Whether ``fetch_class.__init__`` sets every attribute of
-    ``_INHERITED_STATE`` (read from its code: nothing is run)."""
-    return all(_tornado._init_assigns(fetch_class, name) for name in _INHERITED_STATE)
-
-
 #: Probe: the fast path can stand in for Tornado's per-fetch class
 #: (without it, every fetch goes through the fallback).
 AVAILABLE = (
     _tornado.HAS_KEEPALIVE_HOOKS
     and _tornado.HAS_REQUEST_PROXY
-    and sets_inherited_state(_tornado.client_connection_base)
+    and _tornado.HAS_FAST_FETCH_STATE
 )
 
 
@@ -189,9 +173,10 @@ def _falls_back(request: Any, defaults: dict[str, Any]) -> bool:
 def route(proxy: Any) -> Optional[Route]:
     """The `Route` of a request (Tornado's proxy of it, with the client's
     defaults), or None if the fallback must take it."""
-    if type(proxy) is not _tornado.request_proxy_base:
+    behind = _tornado.request_of(proxy)
+    if behind is None:
         return None
-    request, defaults = proxy.request, proxy.defaults or {}
+    request, defaults = behind
     if _falls_back(request, defaults):
         return None
     found, method, body = target(request.url), request.method, request.body
@@ -389,8 +374,10 @@ class FastFetch(KeepAliveFetch):
             headers["Accept-Encoding"] = "gzip"
         pooled = self._pooled
         stream = self.stream = pooled.stream
-        connection = self.connection = _h1.HTTP1Connection(
-            stream, True, self.client._keepalive_parameters(fetch_route.decompress)
+        connection = self.connection = pooled.carry(
+            _h1.HTTP1Connection(
+                stream, True, self.client._keepalive_parameters(fetch_route.decompress)
+            )
         )
         _note("p%d carries %s %s", pooled.number, method, request.url)
         line = httputil.RequestStartLine(method, fetch_route.target.path, "")
@@ -427,9 +414,11 @@ class FastFetch(KeepAliveFetch):
             return
         self._remove_timeout()
         proxy = self.request
+        behind = _tornado.request_of(proxy)
+        request = proxy if behind is None else behind[0]
         # (Set on a redirect's request; looked up without raising, which
         # costs more than the rest of this method.)
-        original = vars(proxy.request).get("original_request", proxy)
+        original = vars(request).get("original_request", proxy)
         if original is None:
             original = getattr(proxy, "original_request", proxy)
         response = httpclient.HTTPResponse(
@@ -440,7 +429,7 @@ class FastFetch(KeepAliveFetch):
             request_time=self.io_loop.time() - self.start_time,
             start_time=self.start_wall_time,
             buffer=BytesIO(bytes(self.chunks)),
-            effective_url=proxy.request.url,
+            effective_url=request.url,
         )
         self._run_callback(response)
         self._on_end_request()

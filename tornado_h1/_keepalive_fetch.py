@@ -75,12 +75,10 @@ class _RememberingRequest(_tornado.request_proxy_base):  # type: ignore[misc]
 
 
 def _remembering(request: Any) -> Any:
-    if (
-        type(request) is not _tornado.request_proxy_base
-        or not _tornado.HAS_REQUEST_PROXY
-    ):
+    behind = _tornado.request_of(request) if _tornado.HAS_REQUEST_PROXY else None
+    if behind is None:
         return request
-    return _RememberingRequest(request.request, request.defaults)
+    return _RememberingRequest(*behind)
 
 
 class KeepAliveFetch(_tornado.client_connection_base):  # type: ignore[misc]
@@ -189,14 +187,12 @@ class KeepAliveFetch(_tornado.client_connection_base):  # type: ignore[misc]
         )
         # (No context, as the parent: its log lines name the peer "None".)
         connection = self._checkout.connection
-        if connection is not None:
-            _note(
-                "p%d carries %s %s",
-                connection.number,
-                self.request.method,
-                self.request.url,
-            )
-        return _h1.HTTP1Connection(stream, True, params, None)
+        made = _h1.HTTP1Connection(stream, True, params, None)
+        if connection is None:
+            return made
+        request = self.request
+        _note("p%d carries %s %s", connection.number, request.method, request.url)
+        return connection.carry(made)
 
     def _reuse_refusal(self) -> Optional[str]:
         """Why this fetch's connection cannot carry another one; None if it

@@ -16,7 +16,7 @@ import logging
 import select
 import socket
 from collections.abc import Awaitable, Hashable
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 from tornado import gen, httputil, iostream
 from tornado.concurrent import Future
@@ -24,6 +24,10 @@ from tornado.ioloop import IOLoop
 from tornado.util import TimeoutError as _WaitTimeout
 
 from tornado_h1 import _tornado, _trace
+from tornado_h1._link import Link
+
+if TYPE_CHECKING:
+    from tornado_h1.http1connection import HTTP1Connection
 
 #: Methods whose request may be sent again without changing the outcome
 #: (RFC 9110 §9.2.2); only these are retried.
@@ -195,7 +199,8 @@ class PooledConnection:
     the trace (``p1``, ``p2``...)."""
 
     __slots__ = (
-        "stream", "key", "origin", "number", "uses", "idle_until", "on_close"
+        "stream", "key", "origin", "number", "uses", "idle_until", "on_close",
+        "link",
     )  # fmt: skip
 
     def __init__(
@@ -210,6 +215,15 @@ class PooledConnection:
         self.idle_until = 0.0
         #: Set by the pool: what runs if the stream closes while idle.
         self.on_close: Optional[Callable[[], None]] = None
+        #: What the connection's exchanges share (its timer, whether
+        #: TCP_NODELAY is set): one for all of them, as a server's.
+        self.link = Link(stream)
+
+    def carry(self, connection: HTTP1Connection) -> HTTP1Connection:
+        """``connection`` (an HTTP1Connection on our stream) with the link
+        every exchange of this connection shares."""
+        connection._link = self.link
+        return connection
 
 
 class _Origin:

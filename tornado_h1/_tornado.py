@@ -241,7 +241,7 @@ client_connection_base: Any = (
 )
 
 
-# -- the keep-alive client (tornado_h1._keepalive) -----------------------------
+# -- the keep-alive client (tornado_h1._keepalive_fetch, _keepalive_fast) ------
 #
 # KeepAliveAsyncHTTPClient's per-fetch class overrides these methods of
 # simple_httpclient._HTTPConnection and reads these of its attributes; the
@@ -342,6 +342,34 @@ HAS_REQUEST_PROXY = _request_proxy_probe()
 
 #: The class to subclass (``object`` when the probe fails; then unused).
 request_proxy_base: Any = httpclient._RequestProxy if HAS_REQUEST_PROXY else object
+
+
+def request_of(proxy: Any) -> Optional[tuple[Any, dict[str, Any]]]:
+    """The request and the client's defaults behind a fetch's request proxy
+    (None if it is not the proxy the probe found)."""
+    if type(proxy) is not request_proxy_base:
+        return None
+    return proxy.request, proxy.defaults or {}
+
+
+#: What Tornado's per-fetch ``__init__`` sets and the methods the keep-alive
+#: fast path inherits from it read (the fast path sets them itself).
+FAST_FETCH_STATE = (
+    "io_loop", "start_time", "start_wall_time", "client", "request",
+    "release_callback", "final_callback", "max_buffer_size", "tcp_client",
+    "max_header_size", "max_body_size", "code", "headers", "chunks",
+    "_timeout",
+)  # fmt: skip
+
+
+def sets_fetch_state(fetch_class: type) -> bool:
+    """Whether ``fetch_class.__init__`` sets every name of
+    `FAST_FETCH_STATE` (read from its code: nothing is run)."""
+    return all(_init_assigns(fetch_class, name) for name in FAST_FETCH_STATE)
+
+
+#: Probe: the fast path can stand in for Tornado's per-fetch class.
+HAS_FAST_FETCH_STATE = HAS_CLIENT_HOOK and sets_fetch_state(client_connection_base)
 
 
 # -- a draining server's listening sockets (tornado_h1.HTTPServer.drain) -------
