@@ -31,12 +31,20 @@ base`                  _HTTPConnection``                SimpleAsyncHTTPClient``
                        ``TCPServer.                     drain's ``stop()``
                        _handle_connection``             resets the backlog,
                                                         as upstream's does
+`HAS_KEEPALIVE_HOOKS`  ``_HTTPConnection``'s methods    the keep-alive client
+                       and attributes                   fetches as Tornado's:
+                                                        one connection each
+`request_of`,          ``httpclient._RequestProxy``     no fast path: every
+`HAS_FAST_FETCH_STATE` (``request``, ``defaults``),     fetch goes through
+                       ``_HTTPConnection.__init__``'s   Tornado's per-fetch
+                       state                            class
 =====================  ===============================  =====================
 
 `request_context` and `client_connection_base` serve the substitute classes
 of :mod:`tornado_h1._subclasses`, which hook into where Tornado makes its
 connections; without the hook they behave exactly as their parents (only
 not through tornado_h1). `accept_backlog` serves their graceful drain.
+The last two rows serve :class:`tornado_h1.KeepAliveAsyncHTTPClient`.
 """
 
 from __future__ import annotations
