@@ -16,11 +16,12 @@ import asyncio
 import gzip
 import re
 import socket
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any, Callable, Union
 
 from tornado import httputil
 
+from tornado_h1 import _chunked
 from tornado_h1.testing.logs import LogRecorder as LogCapture
 from tornado_h1.testing.logs import describe
 from tornado_h1.testing.upstream import upstream_module
@@ -330,3 +331,40 @@ async def eventually(condition: Callable[[], bool], timeout: float = PATIENCE) -
     while not condition():
         assert asyncio.get_running_loop().time() < deadline, "condition never held"
         await asyncio.sleep(0.005)
+
+
+def read_chunked_as_the_driver(
+    decoder: _chunked.ChunkedDecoder,
+    data: bytes,
+    arrived: int,
+    anchored: Container[_chunked.Part] = (),
+) -> tuple[bytes, int]:
+    """Read ``data`` into ``decoder`` as the driver reads a chunked body from
+    IOStream: only ``arrived`` bytes are there at first, and one more comes
+    for each read that cannot be satisfied; a line read takes what the
+    decoder's pattern matches in what is there, and in the ``anchored``
+    parts that match must begin at the first byte (IOStream would otherwise
+    have searched on). Returns the body and how many bytes were taken."""
+    body, taken = b"", 0
+    while not decoder.done:
+        need, pattern, size = decoder.wants()
+        while True:
+            there = data[taken:arrived]
+            if need is _chunked.Need.LINE:
+                assert pattern is not None
+                match = pattern.search(there)
+                end = -1 if match is None else match.end()
+                if match is not None and decoder.part in anchored:
+                    assert match.start() == 0, "the search moved on"
+            elif need is _chunked.Need.DATA:
+                end = min(size, len(there)) if there else -1
+            else:
+                end = size if len(there) >= size else -1
+            if end > 0:
+                break
+            assert arrived < len(data), "waiting for bytes that never come"
+            arrived += 1
+        used, chunk = decoder.feed(there[:end])
+        assert used == end
+        body, taken = body + chunk, taken + used
+    return body, taken

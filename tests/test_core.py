@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import pytest
+from helpers import read_chunked_as_the_driver
 from tornado import httputil
 from tornado.httputil import HTTPHeaders, HTTPInputError, HTTPOutputError
 
@@ -63,32 +64,10 @@ def test_a_size_line_with_extensions_is_bounded() -> None:
 
 
 def _read_extended_as_the_driver(data: bytes, arrived: int) -> tuple[bytes, int]:
-    """Read ``data`` as the driver does with chunk extensions accepted, only
-    ``arrived`` bytes there at first and one more per read that cannot be
-    satisfied (IOStream takes what the pattern matches from the start of
-    its buffer). Returns the body and how many bytes were taken."""
+    """Read ``data`` as the driver does with chunk extensions accepted
+    (`helpers.read_chunked_as_the_driver`): the body, and the bytes taken."""
     decoder = _chunked.ChunkedDecoder(1000, extensions=True)
-    body, taken = b"", 0
-    while not decoder.done:
-        need, pattern, size = decoder.wants()
-        while True:
-            there = data[taken:arrived]
-            if need is _chunked.Need.LINE:
-                match = pattern.search(there)  # type: ignore[union-attr]
-                end = -1 if match is None else match.end()
-                if match is not None and decoder.part is _chunked.Part.SIZE:
-                    assert match.start() == 0, "the search moved on"
-            elif need is _chunked.Need.DATA:
-                end = min(size, len(there)) if there else -1
-            else:
-                end = size if len(there) >= size else -1
-            if end > 0:
-                break
-            assert arrived < len(data), "waiting for bytes that never come"
-            arrived += 1
-        used, chunk = decoder.feed(there[:end])
-        body, taken = body + chunk, taken + used
-    return body, taken
+    return read_chunked_as_the_driver(decoder, data, arrived, {_chunked.Part.SIZE})
 
 
 def test_a_size_line_with_extensions_is_read_without_rescans() -> None:

@@ -19,6 +19,7 @@ from typing import Any, Optional
 import h11
 import pytest
 import tornado.web
+from helpers import read_chunked_as_the_driver
 from tornado.httputil import HTTPHeaders, HTTPInputError
 
 import tornado_h1
@@ -47,34 +48,13 @@ def _decode(
 
 
 def _read_as_the_driver(data: bytes, arrived: int, limit: int = LIMIT) -> int:
-    """Read ``data`` as the driver does, with only ``arrived`` bytes there
-    at first and one more byte per read that cannot be satisfied: each
-    read takes what the decoder's pattern matches at the start of what is
-    there (as IOStream does). Returns how many bytes were taken."""
+    """How many bytes of ``data`` the driver takes for one body with
+    trailers, reading as IOStream lets it
+    (`helpers.read_chunked_as_the_driver`), with only ``arrived`` bytes
+    there at first."""
     decoder = _chunked.ChunkedDecoder(1000, False, limit)
-    taken = 0
-    while not decoder.done:
-        need, pattern, size = decoder.wants()
-        while True:
-            there = data[taken:arrived]
-            if need is _chunked.Need.LINE:
-                assert pattern is not None
-                match = pattern.search(there)
-                end = match.end() if match is not None else -1
-                if match is not None and decoder.part is _chunked.Part.TRAILERS:
-                    assert match.start() == 0, "the search moved on"
-            elif need is _chunked.Need.DATA:
-                end = min(size, len(there)) if there else -1
-            else:
-                end = size if len(there) >= size else -1
-            if end > 0:
-                break
-            assert arrived < len(data), "waiting for bytes that never come"
-            arrived += 1
-        used, _ = decoder.feed(there[:end])
-        assert used == end
-        taken += end
-    return taken
+    anchored = {_chunked.Part.TRAILERS}
+    return read_chunked_as_the_driver(decoder, data, arrived, anchored)[1]
 
 
 SECTIONS = [
