@@ -21,9 +21,10 @@ import tornado.httpserver
 import tornado.testing
 import tornado.web
 from helpers import PATIENCE
+from tornado import iostream
 
 import tornado_h1
-from tornado_h1 import ServerOptions, _wire
+from tornado_h1 import ServerOptions, _link, _wire
 
 pytestmark = pytest.mark.usefixtures("logs")
 
@@ -439,3 +440,17 @@ async def test_a_refused_upload_is_not_reset(serve: Any, in_thread: Any) -> None
     for _ in range(3):
         sent = await in_thread(_upload, port, 4 * 1024 * 1024)
         assert sent == ("sent", _refusal(413))
+
+
+async def test_linger_drops_what_comes_and_ends_with_the_peer() -> None:
+    """`linger` reads to the peer's close (or its bounds) and returns
+    quietly, also on a stream already closed (its socket is then gone)."""
+    ours, theirs = socket.socketpair()
+    stream = iostream.IOStream(ours)
+    with theirs:
+        theirs.sendall(b"x" * 100_000)
+        theirs.shutdown(socket.SHUT_WR)
+        await asyncio.wait_for(_link.linger(stream), PATIENCE)
+        assert theirs.recv(1) == b""  # our FIN came first
+    assert stream.closed()
+    await _link.linger(stream)

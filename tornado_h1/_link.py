@@ -185,6 +185,8 @@ async def linger(stream: iostream.IOStream) -> None:
     read and `LINGER_BYTES`. Closing with its request unread would reset the
     connection, and a client (or a proxy such as nginx) still sending the
     body could lose the answer to the reset before reading it."""
+    if stream.closed():
+        return
     if not isinstance(stream, iostream.SSLIOStream):
         try:
             stream.socket.shutdown(socket.SHUT_WR)
@@ -197,8 +199,8 @@ async def linger(stream: iostream.IOStream) -> None:
         wait = min(LINGER_IDLE, deadline - loop.time())
         if wait <= 0:
             return
-        reading = stream.read_bytes(64 * 1024, partial=True)
         try:
+            reading = stream.read_bytes(64 * 1024, partial=True)
             dropped += len(
                 await gen.with_timeout(
                     datetime.timedelta(seconds=wait),
@@ -207,7 +209,7 @@ async def linger(stream: iostream.IOStream) -> None:
                 )
             )
         except (_WaitTimeout, iostream.StreamClosedError):
-            return
+            return  # (read_bytes raises at once on a stream already closed)
 
 
 def relay_write(done: Future[None], written: Future[None]) -> None:
