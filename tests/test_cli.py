@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import http.client
 import importlib
@@ -1030,6 +1031,39 @@ def test_processes_share_the_socket_and_drain_together(
     for pid in seen:
         with pytest.raises(ProcessLookupError):
             os.kill(int(pid), 0)
+
+
+def test_processes_take_a_group_sigterm_as_one(
+    start_server: Any, tmp_path: Path
+) -> None:
+    """A service manager (systemd's KillMode=control-group) sends SIGTERM to
+    the parent and to every child at once: each child gets its own and the
+    one its parent passes on, and must drain, not take the pair for a
+    second signal."""
+    (tmp_path / "pidapp.py").write_text(_PID_APP)
+    server = start_server("pidapp:app", "--port", "0", "--processes", "2")
+    seen: set[bytes] = set()
+    for _ in range(10):
+        seen |= _pids_seen(server, 8)
+        if len(seen) == 2:
+            break
+    assert len(seen) == 2
+    with contextlib.ExitStack() as opened:
+        socks = [
+            opened.enter_context(
+                socket.create_connection(("127.0.0.1", server.port), timeout=20)
+            )
+            for _ in range(4)
+        ]
+        for sock in socks:
+            sock.sendall(b"GET /pid?s=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.3)
+        for pid in [server.proc.pid, *(int(pid) for pid in seen)]:
+            os.kill(pid, signal.SIGTERM)
+        for sock in socks:
+            head, _, body = _read_to_close(sock).partition(b"\r\n\r\n")
+            assert b"200 OK" in head and body in seen  # drained, not cut off
+    assert server.proc.wait(timeout=30) == 0
 
 
 def test_processes_stop_when_their_parent_is_killed(

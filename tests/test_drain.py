@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 import tornado.web
+import tornado.websocket
+from helpers import ws_frame
 from tornado import tcpserver
 
 from tornado_h1 import _tornado
@@ -251,4 +253,66 @@ async def test_the_fallback_leaves_the_backlog_to_stop_as_upstream(
     drained = asyncio.ensure_future(server.drain(timeout=30))
     for sock in socks:
         assert (await in_thread(_read_to_close, sock)) in (b"", b"<reset>")
+    assert await asyncio.wait_for(drained, 10) == 0
+
+
+async def test_a_connection_yet_to_send_its_first_request_gets_a_short_wait(
+    serve: Any, raw_client: Any
+) -> None:
+    """A client that has just connected (or is still in its TLS handshake)
+    is about to send a request, not idle: with no grace it still has
+    FIRST_REQUEST_WAIT to send it, and is answered with Connection: close."""
+    server, port = _server_and_port(serve)
+    client = await raw_client(port)
+    await asyncio.sleep(0.1)  # accepted, no byte sent
+    drained = asyncio.ensure_future(server.drain(timeout=30, idle_grace=0))
+    await asyncio.sleep(0.2)
+    await client.send(GET % b"")
+    response = await client.recv_until_closed(timeout=10)
+    assert b"connection: close" in _head(response) and response.endswith(b"fast")
+    assert await asyncio.wait_for(drained, 10) == 0
+
+
+async def test_a_connection_that_sends_nothing_is_closed_after_the_wait(
+    serve: Any, raw_client: Any
+) -> None:
+    server, port = _server_and_port(serve)
+    client = await raw_client(port)
+    await asyncio.sleep(0.1)
+    assert await asyncio.wait_for(server.drain(timeout=30), 10) == 0
+    assert await client.recv_until_closed(timeout=5) == b""
+
+
+class Echo(tornado.websocket.WebSocketHandler):
+    def on_message(self, message: Any) -> None:
+        self.write_message(message)
+
+
+UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+    b"Sec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def test_a_websocket_upgrade_during_the_grace_is_not_cut(
+    serve: Any, raw_client: Any
+) -> None:
+    """The 101 keeps its ``Connection: Upgrade`` (the drain's close is not
+    announced on it), and the upgraded stream is the WebSocket's: not
+    closed when the HTTP connection ends."""
+    port = serve(tornado.web.Application([("/ws", Echo), ("/", Fast)]))
+    server = serve.servers[-1]
+    client = await raw_client(port)
+    await client.send(GET % b"")
+    await client.recv_response()
+    drained = asyncio.ensure_future(server.drain(timeout=30, idle_grace=5))
+    await asyncio.sleep(0.1)
+    await client.send(UPGRADE)
+    head = (await client.recv_until(b"\r\n\r\n")).lower()
+    assert head.startswith(b"http/1.1 101") and b"connection: upgrade" in head
+    assert b"connection: close" not in head
+    await client.send(ws_frame(b"hello"))
+    assert await client.recv_until(b"hello") == b"\x81\x05hello"
+    client.close()
     assert await asyncio.wait_for(drained, 10) == 0

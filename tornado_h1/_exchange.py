@@ -302,8 +302,12 @@ class ServerExchange(Exchange):
         )
         if version == "HTTP/1.1":
             if self.close_reason is not None:
-                # RFC 9112 §9.6: announce that we will close.
-                headers["Connection"] = "close"
+                if status == 101 and self.close_reason in _wire.SERVER_CLOSES:
+                    # The stream is handed over (an upgrade), not closed.
+                    self.close_reason = None
+                else:
+                    # RFC 9112 §9.6: announce that we will close.
+                    headers["Connection"] = "close"
         elif self.confirm_keep_alive:
             # HTTP/1.0 keep-alive must be confirmed (RFC 9112 §C.2.2).
             headers["Connection"] = "Keep-Alive"

@@ -128,6 +128,11 @@ class HTTPServer(httpserver.HTTPServer):
         return left
 
 
+#: How long a drain waits for the first request of a connection that has
+#: sent none yet (taken from the backlog, or still in its TLS handshake).
+FIRST_REQUEST_WAIT = 1.0
+
+
 def _drain_connection(
     server_conn: _h1.HTTP1ServerConnection,
     grace: float,
@@ -146,6 +151,10 @@ def _drain_connection(
         return
     exchange = cast(ServerExchange, conn._exchange)
     idle = exchange.inbound is IN_HEAD and not _tornado.holds_data(stream)
+    if idle and not conn._yield_if_buffered:  # (False only for the first)
+        # No request yet (a TLS handshake may still be under way): the
+        # client has just connected to send one; it gets a short wait.
+        grace = max(grace, FIRST_REQUEST_WAIT)
     if idle and not grace:
         stream.close()  # idle between requests: nothing to lose
         return
@@ -160,10 +169,19 @@ def _drain_connection(
         link.closing = _wire.CLOSE_DRAINING  # no further request is read
     if server_conn._serving is not None:
         # Serving stops once the response is out (its writes have reached
-        # the socket): then the connection closes, whatever it announced.
-        server_conn._serving.add_done_callback(lambda _: stream.close())
+        # the socket): then the connection closes, whatever it announced,
+        # unless it was handed over (a WebSocket after its 101).
+        server_conn._serving.add_done_callback(
+            lambda _: _close_unless_detached(server_conn)
+        )
     if idle:
         timers.append(loop.call_later(grace, _close_if_idle, server_conn, conn))
+
+
+def _close_unless_detached(server_conn: _h1.HTTP1ServerConnection) -> None:
+    current = server_conn._current
+    if current is None or current.stream is not None:
+        server_conn.stream.close()
 
 
 def _idle_for_at_most(options: ServerOptions, seconds: float) -> ServerOptions:

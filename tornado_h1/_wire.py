@@ -280,6 +280,10 @@ CLOSE_HTTP10_UNDELIMITED = "HTTP/1.0 request whose end only a close can mark"
 CLOSE_ANSWERED_EARLY = "the response ended before the request was read"
 CLOSE_MAX_REQUESTS = "the connection served its max_requests"
 CLOSE_DRAINING = "the server is stopping"
+#: Closes the server decides for itself (beyond upstream): a 101 answering an
+#: upgrade drops them (no ``Connection: close``, no close after it), since
+#: its stream is handed over, not closed after the response.
+SERVER_CLOSES = frozenset({CLOSE_MAX_REQUESTS, CLOSE_DRAINING})
 
 
 def close_reason(

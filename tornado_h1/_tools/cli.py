@@ -493,6 +493,7 @@ def _serve_forked(args: argparse.Namespace) -> int:
     def forward(signum: int, frame: Any) -> None:
         if forwarded:
             print("tornado_h1: second signal: stopping at once", flush=True)
+            signum = STOP_AT_ONCE
         else:
             print(
                 "tornado_h1: draining each process (signal again to stop at once)",
@@ -521,14 +522,15 @@ async def _serve(
 
     from tornado_h1._subclasses import HTTPServer
 
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    # Before the app loads: a signal while it does still drains cleanly.
+    handled = _on_stop_signals(loop, stop, quiet)
     app = await load_app(args.target)
     server = HTTPServer(app, h1_options=h1_options(args), **server_options(args))
     server.add_sockets(sockets)
     if not quiet:
         _banner(sockets, 1)
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
     if quiet:
         # A child of --processes: if its parent dies (even by SIGKILL),
         # it drains too rather than serve on, orphaned.
@@ -539,13 +541,6 @@ async def _serve(
                 stop.set()
 
         PeriodicCallback(orphaned, 500).start()
-    handled: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
-            continue
-        handled.append(signum)
     try:
         await stop.wait()
         await _drain(server, stop, quiet, args.idle_grace or 0.0)
@@ -556,6 +551,41 @@ async def _serve(
             loop.remove_signal_handler(signum)
     if not quiet:
         print("tornado_h1: stopped", flush=True)
+
+
+#: What the parent of --processes sends its children for a second signal.
+STOP_AT_ONCE = signal.SIGUSR1 if hasattr(signal, "SIGUSR1") else signal.SIGTERM
+
+
+def _on_stop_signals(
+    loop: asyncio.AbstractEventLoop, stop: asyncio.Event, child: bool
+) -> list[int]:
+    """SIGINT and SIGTERM set ``stop``: the first drains, the next stops at
+    once. A child of --processes drains on the first and stops at once only
+    on the parent's `STOP_AT_ONCE`: a service manager such as systemd sends
+    SIGTERM to the whole group, so that a child gets its own and the one its
+    parent passes on, and must not take the pair for a second signal."""
+    drained: list[bool] = []
+
+    def once() -> None:
+        if not drained:
+            drained.append(True)
+            stop.set()
+
+    handled: list[int] = []
+    for signum, handler in (
+        (signal.SIGINT, once if child else stop.set),
+        (signal.SIGTERM, once if child else stop.set),
+        (STOP_AT_ONCE, stop.set if child else None),
+    ):
+        if handler is None or signum in handled:
+            continue
+        try:
+            loop.add_signal_handler(signum, handler)
+        except (NotImplementedError, RuntimeError):  # pragma: no cover - Windows
+            continue
+        handled.append(signum)
+    return handled
 
 
 def _quietly(*args: Any, **kwargs: Any) -> None:
