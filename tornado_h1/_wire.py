@@ -624,12 +624,19 @@ def last_chunk_with(trailers: HTTPHeaders) -> bytes:
     """The last chunk carrying ``trailers`` (RFC 9112 §7.1.2), checked as
     an outgoing head is (`encode_head`: `ValueError` for CR or LF,
     `UnicodeEncodeError` past latin-1), and refusing names that are not
-    tokens or are `PROHIBITED_TRAILERS` (`ValueError`)."""
-    for name, _ in trailers.get_all():
+    tokens or are `PROHIBITED_TRAILERS`, and values with a control
+    character (NUL...; RFC 9110 §5.5), with `ValueError`: what we would
+    refuse to receive, we do not send. No field: the plain last chunk."""
+    fields = list(trailers.get_all())
+    if not fields:
+        return LAST_CHUNK
+    for name, value in fields:
         if _abnf.field_name.fullmatch(name) is None:
             raise ValueError("Invalid trailer name %r" % name)
         if name.lower() in PROHIBITED_TRAILERS:
             raise ValueError("%s is not allowed in trailers (RFC 9110 §6.5.1)" % name)
+        if _abnf.field_value.fullmatch(value.strip(" \t")) is None:
+            raise ValueError("Invalid trailer value %r" % value)
     return encode_head(b"0", trailers)
 
 
