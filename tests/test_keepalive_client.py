@@ -23,11 +23,12 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, TypeVar
 
 import pytest
 import tornado
@@ -1224,6 +1225,179 @@ def test_the_resolved_request_answers_as_tornados_proxy(with_defaults: bool) -> 
         assert getattr(ours, name, AttributeError) == expected, name
     assert ours.request is request and ours.defaults is defaults
     assert isinstance(ours, httpclient._RequestProxy)
+
+
+# ------------------------------------------------------------ other loops
+#
+# The usual idiom makes the client at import time, with no loop running
+# (``AsyncHTTPClient()`` then makes a loop of its own that never runs), and
+# fetches inside ``asyncio.run()``; a script may also call ``asyncio.run()``
+# twice with one client. Tornado's client fetches on the loop running the
+# fetch; so must this one. These run in a thread of their own, with no loop,
+# as at import time, against a server on a loop (and thread) of its own.
+
+
+class Waits(tornado.web.RequestHandler):
+    """Answers when the server stops (for a request that must time out)."""
+
+    async def get(self) -> None:
+        await self.settings["release"].wait()
+        self.write("late")
+
+
+class Later(tornado.web.RequestHandler):
+    """Answers after a moment: the client's first read finds nothing and
+    must wait on its loop."""
+
+    async def get(self) -> None:
+        await asyncio.sleep(0.05)
+        self.write("later")
+
+
+@contextlib.contextmanager
+def server_in_a_thread() -> Iterator[tuple[CountingHTTPServer, str]]:
+    """A counting tornado_h1 server on a loop of its own, in a thread."""
+    sock, port = tornado.testing.bind_unused_port()
+    running: dict[str, Any] = {}
+    started = threading.Event()
+
+    async def serve() -> None:
+        stop = running["stop"] = asyncio.Event()
+        release = asyncio.Event()
+        app = tornado.web.Application(
+            [("/", Hello), ("/waits", Waits), ("/later", Later)], release=release
+        )
+        server = running["server"] = CountingHTTPServer(app)
+        server.add_sockets([sock])
+        running["loop"] = asyncio.get_running_loop()
+        started.set()
+        await stop.wait()
+        release.set()
+        server.stop()
+        await server.close_all_connections()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),))
+    thread.start()
+    try:
+        assert started.wait(PATIENCE), "the server did not start"
+        yield running["server"], f"http://127.0.0.1:{port}/"
+    finally:
+        if "loop" in running:
+            running["loop"].call_soon_threadsafe(running["stop"].set)
+        thread.join(PATIENCE)
+
+
+T = TypeVar("T")
+
+
+def in_a_thread_with_no_loop(work: Callable[[], T]) -> T:
+    """``work()``, in a new thread (no loop running, none set)."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, work()))
+        except BaseException as e:  # (handed to the test's thread)
+            outcome.append((False, e))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(4 * PATIENCE)
+    assert outcome, "the work hung"
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+def close_with_its_loop(client: Any) -> None:
+    """Close a client made with no loop running, and the loop it made."""
+    made = client.io_loop
+    client.close()
+    asyncio_loop = made.asyncio_loop
+    made.close()
+    asyncio_loop.close()
+
+
+async def guarded(client: Any, url: str, **options: Any) -> httpclient.HTTPResponse:
+    """`fetch`, failing the test rather than hanging (a fetch whose timer
+    sits on a loop that never runs hangs)."""
+    return await asyncio.wait_for(fetch(client, url, **options), PATIENCE)
+
+
+def test_a_client_made_with_no_loop_running_reuses_on_the_running_loop() -> None:
+    def work() -> list[tuple[int, bytes]]:
+        client = KeepAlive(force_instance=True)  # (as at import time)
+
+        async def fetches() -> list[tuple[int, bytes]]:
+            answers = []
+            for _ in range(3):
+                response = await guarded(client, url, request_timeout=PATIENCE)
+                answers.append((response.code, response.body))
+            # The request timeout of a fetch on the reused connection fires.
+            late = await guarded(client, url + "waits", request_timeout=0.1)
+            answers.append((late.code, str(late.error).encode()))
+            return answers
+
+        try:
+            return asyncio.run(fetches())
+        finally:
+            close_with_its_loop(client)
+
+    with server_in_a_thread() as (server, url):
+        answers = in_a_thread_with_no_loop(work)
+        assert answers == [(200, b"hello")] * 3 + [(599, b"Timeout during request")]
+        assert server.opened == 1
+
+
+def test_a_client_made_with_no_loop_running_sweeps_on_the_running_loop() -> None:
+    def work() -> bytes:
+        client = KeepAlive(force_instance=True, idle_timeout=0.05)
+
+        async def fetch_and_wait() -> bytes:
+            body = await asyncio.wait_for(fetch_ok(client, url), PATIENCE)
+            # The pool's timer closes the idle connection: it is on this loop.
+            await until(lambda: server.ended == 1, "the idle connection to close")
+            return body
+
+        try:
+            return asyncio.run(fetch_and_wait())
+        finally:
+            close_with_its_loop(client)
+
+    with server_in_a_thread() as (server, url):
+        assert in_a_thread_with_no_loop(work) == b"hello"
+        assert server.opened == 1
+
+
+def test_one_client_in_two_asyncio_runs(trace: LogRecorder) -> None:
+    def work() -> list[Any]:
+        async def first() -> Any:
+            client = KeepAlive(force_instance=True)
+            return client, await guarded(client, url)
+
+        async def second(client: Any) -> list[Any]:
+            # The first loop's idle connection is not used (its stream waits
+            # on a closed loop); it is closed, and this loop's is reused.
+            answers = [await guarded(client, url + "later") for _ in range(2)]
+            await until(lambda: server.ended == 1, "the old connection to close")
+            return [(r.code, r.body) for r in answers]
+
+        client, response = asyncio.run(first())
+        try:
+            return [(response.code, response.body), *asyncio.run(second(client))]
+        finally:
+            client.close()
+
+    with server_in_a_thread() as (server, url):
+        assert in_a_thread_with_no_loop(work) == [
+            (200, b"hello"),
+            (200, b"later"),
+            (200, b"later"),
+        ]
+        assert server.opened == 2
+    dropped = "[pool] p1 dropped: its IOLoop is no longer the one running"
+    assert dropped in pool_lines(trace)
 
 
 # ------------------------------------------------- Tornado's own client tests

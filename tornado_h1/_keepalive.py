@@ -34,6 +34,8 @@ from __future__ import annotations
 import functools
 from typing import Any, Callable, Optional
 
+from tornado.ioloop import IOLoop
+
 from tornado_h1 import _keepalive_fast, _subclasses, _tornado
 from tornado_h1 import http1connection as _h1
 from tornado_h1._keepalive_fast import FastFetch, RequestDeadlines
@@ -141,8 +143,15 @@ class KeepAliveAsyncHTTPClient(_subclasses.SimpleAsyncHTTPClient):
         """The fast path on an idle connection, if the route allows and
         there is one; else the fallback."""
         if fetch_route is not None:
-            connection = self._keepalive_pool.take(fetch_route.key)
+            # The loop running the fetch, which need not be the client's
+            # (made at import, with no loop running; or an earlier
+            # asyncio.run()): Tornado's per-fetch class runs there too.
+            io_loop = IOLoop.current()
+            connection = self._keepalive_pool.take(fetch_route.key, io_loop)
             if connection is not None:
+                deadlines = self._keepalive_deadlines
+                if deadlines.io_loop is not io_loop:
+                    deadlines = self._deadlines_on(io_loop)
                 FastFetch(
                     self,
                     request,
@@ -150,9 +159,17 @@ class KeepAliveAsyncHTTPClient(_subclasses.SimpleAsyncHTTPClient):
                     final_callback,
                     connection,
                     fetch_route,
+                    deadlines,
                 )
                 return
         super()._handle_request(request, release_callback, final_callback)
+
+    def _deadlines_on(self, io_loop: IOLoop) -> RequestDeadlines:
+        """A new timer for the fast fetches' ``request_timeout``: they now
+        run on ``io_loop``, another loop than the last one's."""
+        self._keepalive_deadlines.close()  # (fetches under way keep theirs)
+        deadlines = self._keepalive_deadlines = RequestDeadlines(io_loop)
+        return deadlines
 
     def _keepalive_parameters(self, decompress: bool) -> _h1.HTTP1ConnectionParameters:
         """The parameters of a fast fetch's connection (made once for each

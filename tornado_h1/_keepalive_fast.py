@@ -18,7 +18,10 @@ the fetch goes. Anything it does not take goes to the fallback,
 `FastFetch` then sends the request and reads the response through
 :mod:`tornado_h1.http1connection` itself, with one task per fetch, and
 `RequestDeadlines` keeps every ``request_timeout`` of a client on one
-timer. What a response may still need (a redirect to follow) and every
+timer of the loop running its fetches. A fast fetch runs on that loop, the
+current one, as Tornado's per-fetch class does (not on the loop the client
+was made on), and only on a connection of that loop (the pool sees to
+it). What a response may still need (a redirect to follow) and every
 failure (the retry rule, the error responses) are the fallback's own code,
 inherited.
 """
@@ -242,10 +245,10 @@ def _key(found: Target, allow_ipv6: Any, proxy: Any) -> Optional[PoolKey]:
 
 
 class RequestDeadlines:
-    """The ``request_timeout`` of every fast fetch of one client, on one
-    timer: armed for the earliest deadline, and moved only when a fetch
-    must end sooner (sequential fetches with the same timeout arm it once
-    per timeout, not once per fetch)."""
+    """The ``request_timeout`` of every fast fetch of one client on one
+    IOLoop, on one timer of that loop: armed for the earliest deadline,
+    and moved only when a fetch must end sooner (sequential fetches with
+    the same timeout arm it once per timeout, not once per fetch)."""
 
     def __init__(self, io_loop: IOLoop) -> None:
         self.io_loop = io_loop
@@ -302,8 +305,10 @@ class FastFetch(KeepAliveFetch):
         final_callback: Callable[[Any], None],
         pooled: PooledConnection,
         fetch_route: Route,
+        deadlines: RequestDeadlines,
     ) -> None:
-        io_loop = self.io_loop = client.io_loop
+        # (The loop running the fetch, whose connection this is.)
+        io_loop = self.io_loop = deadlines.io_loop
         self.start_time = io_loop.time()
         self.start_wall_time = time.time()
         self.client, self.request = client, request
@@ -324,9 +329,9 @@ class FastFetch(KeepAliveFetch):
         )
         checkout.connection, checkout.reused = pooled, True
         self._pooled, self._route = pooled, fetch_route
-        self._deadlines = client._keepalive_deadlines
+        self._deadlines = deadlines
         if fetch_route.request_timeout:
-            self._deadlines.add(self, self.start_time + fetch_route.request_timeout)
+            deadlines.add(self, self.start_time + fetch_route.request_timeout)
         # (Tornado's IOLoop runs on an asyncio loop: its task, made directly.)
         loop = getattr(io_loop, "asyncio_loop", None)
         if loop is not None:

@@ -243,7 +243,13 @@ class _Origin:
 class ConnectionPool:
     """The idle connections of one client, by `pool_key`.
 
-    :arg io_loop: the client's IOLoop.
+    Its idle connections all belong to one IOLoop (``io_loop``): the pool
+    follows the loop its fetches run on, and when that changes (a client
+    made with no loop running, then used in ``asyncio.run()``; or a second
+    ``asyncio.run()``) it closes the idle connections of the previous loop
+    first, as their streams would wait on a loop that no longer runs.
+
+    :arg io_loop: the IOLoop to start with (the client's).
     :arg max_per_origin: the most connections open to one key at once (in
         use and idle); a fetch beyond it waits for one. None: no limit but
         ``max_clients``.
@@ -259,6 +265,7 @@ class ConnectionPool:
         max_idle: int,
         idle_timeout: Optional[float],
     ) -> None:
+        #: The IOLoop of the idle connections (see the class's text).
         self.io_loop = io_loop
         self.max_per_origin, self.max_idle = max_per_origin, max_idle
         self.idle_timeout = idle_timeout
@@ -291,13 +298,15 @@ class ConnectionPool:
         the origin's limit, a new one from ``dial`` (then False). ``fresh``
         refuses idle ones. Raises TimeoutError if ``timeout`` seconds pass
         waiting for the limit."""
+        io_loop = IOLoop.current()
+        self.follow(io_loop)
         if key is None:
             stream = await dial()
             return self._made(stream, None, origin_text, "not shared"), False
-        deadline = None if timeout is None else self.io_loop.time() + timeout
+        deadline = None if timeout is None else io_loop.time() + timeout
         while True:
             if not fresh:
-                connection = self.take(key)
+                connection = self.take(key, io_loop)
                 if connection is not None:
                     return connection, True
             # (Looked up after take(), which may have forgotten the key.)
@@ -342,11 +351,30 @@ class ConnectionPool:
                 f"Timeout while waiting for a connection to {origin_text}"
             ) from None
 
-    def take(self, key: PoolKey) -> Optional[PooledConnection]:
+    def follow(self, io_loop: IOLoop) -> None:
+        """Fetches run on ``io_loop`` now: if that is another loop than the
+        pool's, close the idle connections of the pool's loop first."""
+        if io_loop is self.io_loop:
+            return
+        previous, self.io_loop = self.io_loop, io_loop
+        if self._sweep is not None:
+            # (Cancelling a timer is safe on a closed loop: it only marks it.)
+            previous.remove_timeout(self._sweep)
+            self._sweep = None
+        # Closing their streams unregisters them from a loop that is not
+        # running (a loop runs one at a time in a thread, and the client is
+        # not thread-safe); on a closed loop that does nothing.
+        for connection in list(self._idle):
+            self._drop_idle(connection, "its IOLoop is no longer the one running")
+
+    def take(self, key: PoolKey, io_loop: IOLoop) -> Optional[PooledConnection]:
         """The most recently used idle connection of ``key`` that is still
-        usable, or None."""
+        usable, or None; ``io_loop`` is the loop running the fetch (the
+        connection is one of its own)."""
+        if io_loop is not self.io_loop:
+            self.follow(io_loop)
         origin = self._origins.get(key)
-        now = self.io_loop.time()
+        now = io_loop.time()
         while origin is not None and origin.idle:
             connection, _ = origin.idle.popitem()
             del self._idle[connection]
@@ -365,6 +393,10 @@ class ConnectionPool:
     def give_back(self, connection: PooledConnection, refusal: Optional[str]) -> None:
         """The fetch on ``connection`` is over; ``refusal`` says why the
         connection cannot be reused (None: it can)."""
+        # (The fetch ended on the connection's own loop, so that one runs.)
+        io_loop = connection.stream.io_loop
+        if io_loop is not self.io_loop:
+            self.follow(io_loop)
         if refusal is None and self.closed:
             refusal = "the client is closed"
         if refusal is None and connection.key is None:
@@ -491,7 +523,7 @@ class Checkout:
         )
         if key is not None and not self.fresh:
             # (The usual case, without building what connecting needs.)
-            connection = self.pool.take(key)
+            connection = self.pool.take(key, IOLoop.current())
             if connection is not None:
                 self.connection, self.reused = connection, True
                 return connection.stream
