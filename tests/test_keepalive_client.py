@@ -1276,7 +1276,7 @@ def server_in_a_thread() -> Iterator[tuple[CountingHTTPServer, str]]:
         server.stop()
         await server.close_all_connections()
 
-    thread = threading.Thread(target=asyncio.run, args=(serve(),))
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
     thread.start()
     try:
         assert started.wait(PATIENCE), "the server did not start"
@@ -1300,7 +1300,7 @@ def in_a_thread_with_no_loop(work: Callable[[], T]) -> T:
         except BaseException as e:  # (handed to the test's thread)
             outcome.append((False, e))
 
-    thread = threading.Thread(target=run)
+    thread = threading.Thread(target=run, daemon=True)  # (a hang fails, not blocks)
     thread.start()
     thread.join(4 * PATIENCE)
     assert outcome, "the work hung"
