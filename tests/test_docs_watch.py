@@ -98,3 +98,16 @@ def test_the_trace_logger_is_left_as_it_was() -> None:
     before = (logger.level, logger.propagate, list(logger.handlers))
     watch.run(lessons.EXERCISES[0])
     assert (logger.level, logger.propagate, list(logger.handlers)) == before
+
+
+def test_each_feature_page_gets_its_own_trace(tmp_path: Path) -> None:
+    lessons.write_pages(str(tmp_path), lessons.FEATURES)
+    trailers = (tmp_path / "trailers.inc").read_text()
+    assert "[c1] trailers received: X-Checksum" in trailers
+    refusal = (tmp_path / "precise-413.inc").read_text()
+    assert "HTTP/1.1 413 Content Too Large" in refusal
+    outcome = refusal.partition("What the server answered")[2]
+    assert "HTTP/1.1 100" not in outcome and "sent 100 Continue" not in outcome
+    for name in ("trailers", "server_options"):
+        page = (Path(__file__).parents[1] / "docs" / f"{name}.rst").read_text()
+        assert ".. include:: _generated/" in page

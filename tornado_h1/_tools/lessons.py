@@ -1,4 +1,6 @@
-"""The requests of the docs' "Watch a request" page and of the exercises.
+"""The requests of the docs' "Watch a request" page, of the exercises, and
+of the pages on features beyond upstream (`FEATURES`: trailers, precise
+error replies).
 
 Each is a :class:`~tornado_h1._tools.watch.Scenario`: the bytes a learner
 sends (with ``printf | nc`` or curl, shown on the page), and what the
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from tornado_h1._options import ServerOptions
 from tornado_h1._tools.watch import HOST, READ, Scenario, Seen, check, run
 
 
@@ -293,7 +296,59 @@ EXERCISES: tuple[Scenario, ...] = (
     ),
 )
 
-ALL: tuple[Scenario, ...] = WATCH + EXERCISES
+_TRAILERS_POST = (
+    b"POST /echo HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n"
+    b"Connection: close\r\n\r\n5\r\nhello\r\n0\r\nX-Checksum: 5d41402a\r\n\r\n"
+)
+_TOO_LARGE_HEAD = (
+    b"PUT /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2000\r\n"
+    b"Expect: 100-continue\r\n\r\n"
+)
+
+#: The traces of the pages on features beyond upstream: each is written to
+#: ``<name>.inc``, which its page includes.
+FEATURES: tuple[Scenario, ...] = (
+    Scenario(
+        name="trailers",
+        title="An upload with a trailer field",
+        text=(
+            "A chunked body whose last chunk carries ``X-Checksum``, sent "
+            "to a server started with ``ServerOptions(trailers=True)`` "
+            "(``tornado-h1 serve --trailers``). The trailer section is read "
+            "after the last chunk, before ``finish``; without the option "
+            "the same bytes get upstream's 400."
+        ),
+        steps=(_TRAILERS_POST, READ),
+        response=("HTTP/1.1 200 OK", "hello"),
+        trace=(
+            "body: chunked (RFC 9112 §6.3 step 4)",
+            "trailers received: X-Checksum",
+            "delegate.finish",
+        ),
+        options={"h1_options": ServerOptions(trailers=True)},
+    ),
+    Scenario(
+        name="precise-413",
+        title="A body too large, refused before it is sent",
+        text=(
+            "A head announcing 2,000 bytes, with ``Expect: 100-continue``, "
+            "to a server started with ``max_body_size=1000`` and "
+            "``ServerOptions(precise_errors=True)`` (``tornado-h1 serve "
+            "--max-body-size 1000 --precise-errors``): the answer is a "
+            "``413`` instead of ``100 Continue``, and the client never "
+            "sends the body."
+        ),
+        steps=(_TOO_LARGE_HEAD, READ),
+        response=("HTTP/1.1 413 Content Too Large", "Connection: close"),
+        trace=("PUT /echo HTTP/1.1", "malformed:"),
+        options={
+            "h1_options": ServerOptions(precise_errors=True),
+            "max_body_size": 1000,
+        },
+    ),
+)
+
+ALL: tuple[Scenario, ...] = WATCH + EXERCISES + FEATURES
 
 
 def _literal(text: str, language: str = "text") -> list[str]:
@@ -338,7 +393,8 @@ def render(scenario: Scenario, seen: Seen, folded: bool = False) -> list[str]:
 
 
 def write_pages(folder: str, scenarios: Sequence[Scenario] = ALL) -> None:
-    """Run every scenario and write ``watch.inc`` and ``exercises.inc``.
+    """Run every scenario and write ``watch.inc``, ``exercises.inc`` and
+    one ``<name>.inc`` for each of `FEATURES`.
 
     Raises RuntimeError if a scenario no longer shows what it promises."""
     os.makedirs(folder, exist_ok=True)
@@ -347,8 +403,12 @@ def write_pages(folder: str, scenarios: Sequence[Scenario] = ALL) -> None:
     for scenario in scenarios:
         seen = run(scenario)
         problems += check(scenario, seen)
-        exercise = scenario not in WATCH
-        page = "exercises.inc" if exercise else "watch.inc"
+        exercise = scenario in EXERCISES
+        if scenario in FEATURES:
+            page = f"{scenario.name}.inc"
+        else:
+            page = "exercises.inc" if exercise else "watch.inc"
+        pages.setdefault(page, [])
         pages[page] += render(scenario, seen, folded=exercise)
     if problems:
         raise RuntimeError("; ".join(problems))
