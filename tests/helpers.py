@@ -368,3 +368,18 @@ def read_chunked_as_the_driver(
         assert used == end
         body, taken = body + chunk, taken + used
     return body, taken
+
+
+def feed_in_steps(
+    decoder: _chunked.ChunkedDecoder, data: bytes, step: int
+) -> tuple[bytes, bytes]:
+    """Feed ``data`` to ``decoder`` ``step`` bytes at a time until it is
+    done; returns the body and what it left unused."""
+    out, pos = b"", 0
+    while not decoder.done:
+        piece = data[pos : pos + step]
+        assert piece, "ran out of input"
+        used, chunk = decoder.feed(piece)
+        out += chunk
+        pos += used
+    return out, data[pos:]

@@ -1008,6 +1008,17 @@ def _pids_seen(server: Server, connections: int) -> set[bytes]:
     return seen
 
 
+def _both_children(server: Server) -> set[bytes]:
+    """The pids of the two children of ``--processes 2``, as they answer
+    (the kernel picks the process for each connection)."""
+    seen: set[bytes] = set()
+    for _ in range(10):
+        seen |= _pids_seen(server, 8)
+        if len(seen) == 2:
+            break
+    return seen
+
+
 def test_processes_share_the_socket_and_drain_together(
     start_server: Any, tmp_path: Path
 ) -> None:
@@ -1042,11 +1053,7 @@ def test_processes_take_a_group_sigterm_as_one(
     second signal."""
     (tmp_path / "pidapp.py").write_text(_PID_APP)
     server = start_server("pidapp:app", "--port", "0", "--processes", "2")
-    seen: set[bytes] = set()
-    for _ in range(10):
-        seen |= _pids_seen(server, 8)
-        if len(seen) == 2:
-            break
+    seen = _both_children(server)
     assert len(seen) == 2
     with contextlib.ExitStack() as opened:
         socks = [
@@ -1071,11 +1078,7 @@ def test_processes_stop_when_their_parent_is_killed(
 ) -> None:
     (tmp_path / "pidapp.py").write_text(_PID_APP)
     server = start_server("pidapp:app", "--port", "0", "--processes", "2")
-    seen: set[bytes] = set()
-    for _ in range(10):
-        seen |= _pids_seen(server, 8)
-        if len(seen) == 2:
-            break
+    seen = _both_children(server)
     server.kill()  # SIGKILL: the parent cannot pass anything on
     deadline = time.monotonic() + 20
     alive = {int(pid) for pid in seen}

@@ -9,7 +9,7 @@ import re
 from typing import Any
 
 import pytest
-from helpers import read_chunked_as_the_driver
+from helpers import feed_in_steps, read_chunked_as_the_driver
 from tornado import httputil
 from tornado.httputil import HTTPHeaders, HTTPInputError, HTTPOutputError
 
@@ -22,15 +22,7 @@ NEXT = b"GET / HTTP/1.1\r\n\r\n"
 
 def _decode(data: bytes, step: int, extensions: bool = False) -> tuple[bytes, bytes]:
     """Feed ``data`` ``step`` bytes at a time; returns (body, unused)."""
-    decoder = _chunked.ChunkedDecoder(1000, extensions)
-    out, pos = b"", 0
-    while not decoder.done:
-        piece = data[pos : pos + step]
-        assert piece, "ran out of input"
-        used, chunk = decoder.feed(piece)
-        out += chunk
-        pos += used
-    return out, data[pos:]
+    return feed_in_steps(_chunked.ChunkedDecoder(1000, extensions), data, step)
 
 
 @pytest.mark.parametrize("step", [1, 2, 3, 7, 1000])

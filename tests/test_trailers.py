@@ -19,7 +19,7 @@ from typing import Any, Optional
 import h11
 import pytest
 import tornado.web
-from helpers import read_chunked_as_the_driver
+from helpers import feed_in_steps, read_chunked_as_the_driver
 from tornado.httputil import HTTPHeaders, HTTPInputError
 
 import tornado_h1
@@ -37,14 +37,8 @@ def _decode(
 ) -> tuple[bytes, bytes, Optional[HTTPHeaders]]:
     """Feed ``data`` ``step`` bytes at a time; (body, unused, trailers)."""
     decoder = _chunked.ChunkedDecoder(1000, False, limit)
-    out, pos = b"", 0
-    while not decoder.done:
-        piece = data[pos : pos + step]
-        assert piece, "ran out of input"
-        used, chunk = decoder.feed(piece)
-        out += chunk
-        pos += used
-    return out, data[pos:], decoder.trailers
+    body, unused = feed_in_steps(decoder, data, step)
+    return body, unused, decoder.trailers
 
 
 def _read_as_the_driver(data: bytes, arrived: int, limit: int = LIMIT) -> int:
