@@ -10,7 +10,12 @@ The rules of reuse and retry are tested on both paths in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import queue
+import socket
+import ssl
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,9 +38,10 @@ from test_keepalive_client import (
     servers,
     until,
 )
-from tornado import httpclient, simple_httpclient
+from tornado import httpclient, iostream, simple_httpclient
 
-from tornado_h1 import _keepalive_fast, _tornado
+from tornado_h1 import _keepalive_fast, _link, _tornado
+from tornado_h1._link import NEXT_ITERATION
 
 __all__ = ["clients", "gate", "servers"]  # (fixtures, used by name)
 
@@ -362,3 +368,170 @@ async def test_no_socket_leaks_on_the_fast_path(
     client.close()
     await until(lambda: server.ended == server.opened, "the server to see the close")
     await until(lambda: open_fds() == baseline, "the sockets to be closed")
+
+
+# -- the request leaves inside fetch(), with no write future ----------------------
+
+
+class _OneShotServer(threading.Thread):
+    """A blocking server in a thread: answers each request head of one
+    connection with ``hello``, and signals each head it read, so that a
+    test can see a request arrive while its own event loop is blocked."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = "http://127.0.0.1:%d/" % self.listener.getsockname()[1]
+        self.heads: queue.Queue[bytes] = queue.Queue()
+
+    def run(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection, self.listener:
+            buffered = b""
+            while True:
+                data = connection.recv(65536)
+                if not data:
+                    return
+                buffered += data
+                while b"\r\n\r\n" in buffered:
+                    head, buffered = buffered.split(b"\r\n\r\n", 1)
+                    self.heads.put(head)
+                    connection.sendall(response())
+
+
+async def test_a_fast_fetch_sends_its_request_before_fetch_returns(
+    clients: Clients, fast_fetches: list[Any]
+) -> None:
+    server = _OneShotServer()
+    server.start()
+    client = clients()
+    assert (await client.fetch(server.url)).body == b"hello"  # (connects)
+    server.heads.get(timeout=PATIENCE)
+    pending = client.fetch(server.url)
+    assert len(fast_fetches) == 1
+    # The loop does not run while this waits: a request still queued in a
+    # task for its next iteration would never arrive.
+    assert server.heads.get(timeout=PATIENCE).startswith(b"GET / HTTP/1.1")
+    assert (await pending).body == b"hello"
+
+
+async def test_a_request_the_socket_takes_whole_is_not_given_to_iostream_write(
+    servers: Servers,
+    clients: Clients,
+    fast_fetches: list[Any],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server, url = servers.tornado()
+    client = clients()
+    await client.fetch(url)  # (connects)
+    writes: list[bytes] = []
+    original = iostream.IOStream.write
+
+    def counting(stream: Any, data: Any) -> Any:
+        writes.append(bytes(data))
+        return original(stream, data)
+
+    # (The server's writes are this process's too: only requests count.)
+
+    monkeypatch.setattr(iostream.IOStream, "write", counting)
+    posted = await client.fetch(url, method="POST", body=b"posted")
+    assert posted.body == b"posted" and len(fast_fetches) == 1
+    assert [data for data in writes if data.startswith(b"POST")] == []
+
+
+def _plain_pair() -> tuple[iostream.IOStream, socket.socket]:
+    mine, theirs = socket.socketpair()
+    return iostream.IOStream(mine), theirs
+
+
+async def test_send_unbuffered_sends_on_a_plain_idle_stream() -> None:
+    stream, peer = _plain_pair()
+    with peer:
+        assert _link.send_unbuffered(stream, b"request") == b""
+        assert peer.recv(100) == b"request"
+        stream.close()
+
+
+async def test_send_unbuffered_leaves_a_stream_with_writes_waiting() -> None:
+    stream, peer = _plain_pair()
+    with peer:
+        stream.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        big = b"x" * (8 * 1024 * 1024)
+        stream.write(big)  # more than the socket takes: the rest waits
+        assert stream.writing()
+        peer.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            for _ in range(64):  # room in the socket again; the loop has
+                peer.recv(1024 * 1024)  # not run, so IOStream still waits
+        # Sent now, it would pass the bytes waiting: it is left for write().
+        assert _link.send_unbuffered(stream, b"after") == b"after"
+        stream.close()
+
+
+async def test_send_unbuffered_leaves_tls_and_closed_streams() -> None:
+    mine, peer = socket.socketpair()
+    with peer:
+        tls = iostream.SSLIOStream(mine, ssl_options={"cert_reqs": ssl.CERT_NONE})
+        assert _link.send_unbuffered(tls, b"request") == b"request"
+        tls.close()
+    stream, peer = _plain_pair()
+    with peer:
+        stream.close()
+        assert _link.send_unbuffered(stream, b"request") == b"request"
+
+
+async def test_send_unbuffered_leaves_an_error_to_iostream() -> None:
+    stream, peer = _plain_pair()
+    peer.close()
+    # (The send fails: the peer is gone; write() meets it and closes.)
+    assert _link.send_unbuffered(stream, b"request") == b"request"
+    with pytest.raises(iostream.StreamClosedError):
+        await stream.write(b"request")
+    assert stream.closed()
+
+
+# -- start_now: a task less its first iteration ------------------------------------
+
+
+async def test_start_now_runs_to_the_first_wait_at_once() -> None:
+    loop = asyncio.get_running_loop()
+    first, second = loop.create_future(), loop.create_future()
+    steps: list[str] = []
+
+    async def exchange() -> None:
+        steps.append("began")
+        steps.append(await first)
+        await NEXT_ITERATION
+        steps.append(await second)
+
+    _keepalive_fast.start_now(exchange(), loop)
+    assert steps == ["began"]
+    first.set_result("first")
+    second.set_result("second")  # (done before it is awaited)
+    await until(lambda: len(steps) == 3, "the exchange to end")
+    assert steps == ["began", "first", "second"]
+
+
+async def test_start_now_hands_an_escaped_exception_to_the_loop() -> None:
+    loop = asyncio.get_running_loop()
+    seen: list[dict[str, Any]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda loop, context: seen.append(context))
+    waited = loop.create_future()
+
+    async def failing(at_once: bool) -> None:
+        if not at_once:
+            await waited
+        raise ValueError("escaped")
+
+    try:
+        # Raised in the first step, it would otherwise leave fetch() itself.
+        _keepalive_fast.start_now(failing(True), loop)
+        _keepalive_fast.start_now(failing(False), loop)
+        waited.set_result(None)
+        await until(lambda: len(seen) == 2, "the exceptions to reach the loop")
+    finally:
+        loop.set_exception_handler(previous)
+    for context in seen:
+        assert isinstance(context["exception"], ValueError)
+        assert context["message"] == "Exception in a keep-alive fetch"

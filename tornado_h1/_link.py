@@ -222,6 +222,27 @@ def relay_write(done: Future[None], written: Future[None]) -> None:
         done.set_result(None)
 
 
+def send_unbuffered(stream: iostream.IOStream, data: bytes) -> bytes:
+    """Hand ``data`` straight to the socket of a plain IOStream that has
+    nothing waiting to be written; return what the socket did not take,
+    for ``stream.write``.
+
+    ``IOStream.write`` settles a future whose done-callback costs the event
+    loop one more iteration: on a keep-alive client, a sixth of a fetch.
+    The bytes and their order are those ``stream.write`` would send; on an
+    error everything is left to ``stream.write``, which meets the error
+    again and closes the stream as it always does. (A TLS stream is left
+    alone: its socket's writes have rules of their own.)
+    """
+    if type(stream) is not iostream.IOStream or stream.writing() or stream.closed():
+        return data
+    try:
+        sent = stream.socket.send(data)
+    except OSError:
+        return data
+    return data[sent:] if sent else data
+
+
 def when_done(future: Future[Any], callback: Callable[[Future[Any]], None]) -> None:
     """``callback(future)`` now if ``future`` is done (IOStream writes
     usually are: running it at once keeps upstream's order of events),

@@ -531,6 +531,12 @@ class HTTP1Connection(httputil.HTTPConnection):
                 self._last_write = pending = writer.hold(data)
                 return pending
             writer.flush()
+        if self.is_client:
+            data = _link.send_unbuffered(stream, data)
+            if not data:  # (the socket took it all: no future to settle)
+                written = self._last_write = future_on(stream)
+                written.set_result(None)
+                return written
         written = self._last_write = stream.write(data)
         if written.done() and written.exception() is None:
             # The usual case: the socket took everything at once.
